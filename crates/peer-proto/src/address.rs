@@ -1,0 +1,128 @@
+//! Address grammar (SPEC §1): `home:<home>`, `home:<home>#<sid|alias>`, `topic:<name>`.
+
+use crate::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
+
+/// A parsed, validated address. Borrowed from the string it was parsed from, so
+/// parsing costs no allocation on the hot path.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Address<'a> {
+    Home(HomeAddress<'a>),
+    Topic(&'a str),
+}
+
+/// `home:<home>` with an optional `#<sid|alias>` target.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HomeAddress<'a> {
+    pub home: &'a str,
+    pub target: Option<Target<'a>>,
+}
+
+/// The part after `#`. Sids and aliases cannot be confused: an alias never starts
+/// with `sess_`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Target<'a> {
+    Sid(&'a str),
+    Alias(&'a str),
+}
+
+/// Why an address was refused; the text goes into the -32602 error message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AddressError {
+    #[error("address must start with 'home:' or 'topic:'")]
+    Scheme,
+    #[error("invalid topic name (non-empty, no leading '/', no '#', at most 256 bytes)")]
+    Topic,
+    #[error("home must be '~', '~/path' or '/path' with no empty, '.' or '..' segment and no trailing '/'")]
+    Home,
+    #[error("the part after '#' must be a sid (sess_ + 16 chars) or an alias")]
+    Target,
+}
+
+impl<'a> Address<'a> {
+    pub fn parse(s: &'a str) -> Result<Self, AddressError> {
+        if let Some(name) = s.strip_prefix("topic:") {
+            return if is_valid_topic(name) {
+                Ok(Address::Topic(name))
+            } else {
+                Err(AddressError::Topic)
+            };
+        }
+        let rest = s.strip_prefix("home:").ok_or(AddressError::Scheme)?;
+        let (home, target) = match rest.split_once('#') {
+            Some((home, t)) if is_valid_sid(t) => (home, Some(Target::Sid(t))),
+            Some((home, t)) if is_valid_alias(t) => (home, Some(Target::Alias(t))),
+            Some(_) => return Err(AddressError::Target),
+            None => (rest, None),
+        };
+        if !is_valid_home(home) {
+            return Err(AddressError::Home);
+        }
+        Ok(Address::Home(HomeAddress { home, target }))
+    }
+}
+
+/// `home:<home>` — the peer id of every session in that home.
+pub fn home_address(home: &str) -> String {
+    format!("home:{home}")
+}
+
+/// `home:<home>#<sid-or-alias>`.
+pub fn session_address(home: &str, target: &str) -> String {
+    format!("home:{home}#{target}")
+}
+
+/// `topic:<name>`.
+pub fn topic_address(topic: &str) -> String {
+    format!("topic:{topic}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_form() {
+        assert_eq!(
+            Address::parse("home:~/p"),
+            Ok(Address::Home(HomeAddress {
+                home: "~/p",
+                target: None
+            }))
+        );
+        assert_eq!(
+            Address::parse("home:/tmp#sess_abcdefghijklmnop"),
+            Ok(Address::Home(HomeAddress {
+                home: "/tmp",
+                target: Some(Target::Sid("sess_abcdefghijklmnop"))
+            }))
+        );
+        assert_eq!(
+            Address::parse("home:~#architect"),
+            Ok(Address::Home(HomeAddress {
+                home: "~",
+                target: Some(Target::Alias("architect"))
+            }))
+        );
+        assert_eq!(Address::parse("topic:a/b"), Ok(Address::Topic("a/b")));
+    }
+
+    #[test]
+    fn refuses_malformed() {
+        assert_eq!(Address::parse("topic:"), Err(AddressError::Topic));
+        assert_eq!(Address::parse("topic:/x"), Err(AddressError::Topic));
+        assert_eq!(Address::parse("home:~/a/"), Err(AddressError::Home));
+        assert_eq!(Address::parse("home:rel"), Err(AddressError::Home));
+        assert_eq!(Address::parse("home:~#Bad"), Err(AddressError::Target));
+        assert_eq!(Address::parse("home:~#"), Err(AddressError::Target));
+        assert_eq!(Address::parse("home:~#a#b"), Err(AddressError::Target));
+        assert_eq!(Address::parse("mailto:x"), Err(AddressError::Scheme));
+        assert_eq!(Address::parse(""), Err(AddressError::Scheme));
+    }
+
+    #[test]
+    fn renders() {
+        assert_eq!(home_address("~"), "home:~");
+        assert_eq!(session_address("/t", "sess_x"), "home:/t#sess_x");
+        assert_eq!(topic_address("t"), "topic:t");
+    }
+}

@@ -1,0 +1,237 @@
+//! fnmatch-style globs, case-sensitive, as Python's `fnmatch.fnmatchcase` reads them
+//! (0.1 filters DMs and wire traffic with it, and clients already hold such patterns):
+//! `*` any run of characters (`/` included), `?` one character, `[abc]`, `[a-z]`,
+//! `[!abc]` one character in or not in a set; a `[` without a closing `]` is a
+//! literal; there is no escape character and no `{a,b}`.
+//!
+//! Hand-written rather than taken from `glob`/`globset`, because those treat `**`,
+//! `{}`, `\` or `/` specially and so would match differently from 0.1.
+//! Matching is iterative with single-star backtracking: O(len(pattern) × len(text))
+//! at worst, so a hostile pattern cannot make the router spin.
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Literal(char),
+    AnyChar,
+    AnyRun,
+    Class {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
+}
+
+/// A compiled pattern.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    tokens: Vec<Token>,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Self {
+        let chars: Vec<char> = pattern.chars().collect();
+        let mut tokens = Vec::with_capacity(chars.len());
+        let mut i = 0;
+        while i < chars.len() {
+            match chars[i] {
+                '*' => {
+                    // Consecutive stars mean the same as one.
+                    if tokens.last() != Some(&Token::AnyRun) {
+                        tokens.push(Token::AnyRun);
+                    }
+                    i += 1;
+                }
+                '?' => {
+                    tokens.push(Token::AnyChar);
+                    i += 1;
+                }
+                '[' => match parse_class(&chars, i + 1) {
+                    Some((token, next)) => {
+                        tokens.push(token);
+                        i = next;
+                    }
+                    None => {
+                        tokens.push(Token::Literal('['));
+                        i += 1;
+                    }
+                },
+                c => {
+                    tokens.push(Token::Literal(c));
+                    i += 1;
+                }
+            }
+        }
+        Glob { tokens }
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        let text: Vec<char> = text.chars().collect();
+        let (mut p, mut t) = (0usize, 0usize);
+        // Where to resume after the most recent `*`: (token after it, text position).
+        let mut backtrack: Option<(usize, usize)> = None;
+        while t < text.len() {
+            match self.tokens.get(p) {
+                Some(Token::AnyRun) => {
+                    backtrack = Some((p + 1, t));
+                    p += 1;
+                    continue;
+                }
+                Some(tok) if tok.matches_char(text[t]) => {
+                    p += 1;
+                    t += 1;
+                    continue;
+                }
+                _ => {}
+            }
+            match backtrack {
+                Some((bp, bt)) => {
+                    p = bp;
+                    t = bt + 1;
+                    backtrack = Some((bp, bt + 1));
+                }
+                None => return false,
+            }
+        }
+        self.tokens[p..].iter().all(|tok| *tok == Token::AnyRun)
+    }
+}
+
+impl Token {
+    fn matches_char(&self, c: char) -> bool {
+        match self {
+            Token::Literal(l) => *l == c,
+            Token::AnyChar => true,
+            Token::AnyRun => false,
+            Token::Class { negated, ranges } => {
+                ranges.iter().any(|&(lo, hi)| lo <= c && c <= hi) != *negated
+            }
+        }
+    }
+}
+
+/// Parses a set starting just after `[`. Returns the token and the index after the
+/// closing `]`, or None when there is no closing `]` (then `[` is a literal).
+fn parse_class(chars: &[char], start: usize) -> Option<(Token, usize)> {
+    let mut i = start;
+    let negated = chars.get(i) == Some(&'!');
+    if negated {
+        i += 1;
+    }
+    // A `]` right at the start is a member, not the end of the set.
+    let body_start = i;
+    if chars.get(i) == Some(&']') {
+        i += 1;
+    }
+    while chars.get(i)? != &']' {
+        i += 1;
+    }
+    let body = &chars[body_start..i];
+    let mut ranges = Vec::new();
+    let mut k = 0;
+    while k < body.len() {
+        if k + 2 < body.len() && body[k + 1] == '-' {
+            // A reversed range such as `z-a` matches nothing, as in Python.
+            if body[k] <= body[k + 2] {
+                ranges.push((body[k], body[k + 2]));
+            }
+            k += 3;
+        } else {
+            ranges.push((body[k], body[k]));
+            k += 1;
+        }
+    }
+    Some((Token::Class { negated, ranges }, i + 1))
+}
+
+/// A list of globs that matches when any one of them does; empty matches nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobSet {
+    patterns: Vec<String>,
+    globs: Vec<Glob>,
+}
+
+impl GlobSet {
+    pub fn new(patterns: Vec<String>) -> Self {
+        let globs = patterns.iter().map(|p| Glob::new(p)).collect();
+        GlobSet { patterns, globs }
+    }
+
+    /// `["*"]`: the default DM filter and watch filter.
+    pub fn everything() -> Self {
+        Self::new(vec!["*".to_owned()])
+    }
+
+    pub fn matches(&self, text: &str) -> bool {
+        self.globs.iter().any(|g| g.matches(text))
+    }
+
+    /// The patterns as given, for echoing back to the client.
+    pub fn patterns(&self) -> &[String] {
+        &self.patterns
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(p: &str, t: &str) -> bool {
+        Glob::new(p).matches(t)
+    }
+
+    #[test]
+    fn stars_and_questions() {
+        assert!(m("*", ""));
+        assert!(m("*", "home:~/a#sess_x"));
+        assert!(m("home:~/*", "home:~/a/b#sess_x"));
+        assert!(m(
+            "*#sess_????????????????",
+            "home:/t#sess_abcdefghijklmnop"
+        ));
+        assert!(!m("*#sess_????????????????", "home:/t#sess_abc"));
+        assert!(m("a*b*c", "aXXbYYc"));
+        assert!(!m("a*b*c", "aXXbYY"));
+        assert!(m("**a", "xa"));
+        assert!(!m("", "x"));
+        assert!(m("", ""));
+        assert!(!m("abc", "ABC"));
+    }
+
+    #[test]
+    fn classes() {
+        assert!(m("[abc]", "b"));
+        assert!(!m("[abc]", "d"));
+        assert!(m("[a-c]x", "bx"));
+        assert!(m("[!a-c]", "d"));
+        assert!(!m("[!a-c]", "a"));
+        assert!(m("[]]", "]"));
+        assert!(m("[!]]", "a"));
+        assert!(m("[a-]", "-"));
+        assert!(!m("[z-a]", "m"));
+        // Unclosed: a literal `[`.
+        assert!(m("[ab", "[ab"));
+        assert!(!m("[ab", "a"));
+    }
+
+    #[test]
+    fn no_escapes_or_braces() {
+        assert!(m("\\*", "\\x"));
+        assert!(m("{a,b}", "{a,b}"));
+        assert!(!m("{a,b}", "a"));
+    }
+
+    #[test]
+    fn hostile_pattern_is_fast() {
+        let p = "*a".repeat(50) + "b";
+        let t = "a".repeat(5000);
+        assert!(!m(&p, &t));
+    }
+
+    #[test]
+    fn sets() {
+        assert!(!GlobSet::new(vec![]).matches("x"));
+        assert!(GlobSet::everything().matches("x"));
+        let s = GlobSet::new(vec!["a*".into(), "b?".into()]);
+        assert!(s.matches("bz") && s.matches("a") && !s.matches("c"));
+        assert_eq!(s.patterns(), &["a*".to_string(), "b?".to_string()]);
+    }
+}

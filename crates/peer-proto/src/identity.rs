@@ -1,0 +1,144 @@
+//! Session ids, aliases, topic names and session homes (SPEC §1).
+
+use nanoid::nanoid;
+
+/// Prefix of every session id.
+pub const SID_PREFIX: &str = "sess_";
+/// Number of random characters after [`SID_PREFIX`] (16 × 6 bits = 96 bits).
+pub const SID_RANDOM_LEN: usize = 16;
+/// Prefix of every message id minted by the daemon.
+pub const MESSAGE_ID_PREFIX: &str = "msg_";
+/// Longest alias, in characters (the first one included).
+pub const ALIAS_MAX_LEN: usize = 64;
+/// Longest topic name, in UTF-8 bytes.
+pub const TOPIC_MAX_BYTES: usize = 256;
+
+/// The URL-safe alphabet of sids and message ids: `[A-Za-z0-9_-]`.
+const URL_SAFE: [char; 64] = [
+    'A', 'B', 'C', 'D', 'E', 'F', 'G', 'H', 'I', 'J', 'K', 'L', 'M', 'N', 'O', 'P', 'Q', 'R', 'S',
+    'T', 'U', 'V', 'W', 'X', 'Y', 'Z', 'a', 'b', 'c', 'd', 'e', 'f', 'g', 'h', 'i', 'j', 'k', 'l',
+    'm', 'n', 'o', 'p', 'q', 'r', 's', 't', 'u', 'v', 'w', 'x', 'y', 'z', '0', '1', '2', '3', '4',
+    '5', '6', '7', '8', '9', '_', '-',
+];
+
+fn is_url_safe(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b == b'_' || b == b'-'
+}
+
+/// `sess_` followed by exactly 16 characters of `[A-Za-z0-9_-]`.
+pub fn is_valid_sid(s: &str) -> bool {
+    s.strip_prefix(SID_PREFIX)
+        .is_some_and(|rest| rest.len() == SID_RANDOM_LEN && rest.bytes().all(is_url_safe))
+}
+
+/// `^[a-z][a-z0-9_-]{0,63}$` and not starting with `sess_` (so an alias can never be
+/// mistaken for a sid in an address).
+pub fn is_valid_alias(s: &str) -> bool {
+    let b = s.as_bytes();
+    !b.is_empty()
+        && b.len() <= ALIAS_MAX_LEN
+        && b[0].is_ascii_lowercase()
+        && b[1..]
+            .iter()
+            .all(|&c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == b'_' || c == b'-')
+        && !s.starts_with(SID_PREFIX)
+}
+
+/// Non-empty, no leading `/`, no `#`, at most 256 UTF-8 bytes.
+pub fn is_valid_topic(s: &str) -> bool {
+    !s.is_empty() && !s.starts_with('/') && !s.contains('#') && s.len() <= TOPIC_MAX_BYTES
+}
+
+/// The canonical *form* of a session home: `~`, `~/clean/rel` or `/clean/abs`, with no
+/// empty, `.` or `..` segment and no trailing `/` (except `/` itself). The daemon
+/// checks only this form; it never touches the file system.
+pub fn is_valid_home(s: &str) -> bool {
+    fn clean(segments: &str) -> bool {
+        segments
+            .split('/')
+            .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    }
+    match s {
+        "~" | "/" => true,
+        _ => {
+            if let Some(rest) = s.strip_prefix("~/") {
+                clean(rest)
+            } else if let Some(rest) = s.strip_prefix('/') {
+                clean(rest)
+            } else {
+                false
+            }
+        }
+    }
+}
+
+/// A fresh random session id (96 random bits).
+pub fn mint_sid() -> String {
+    format!("{SID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE))
+}
+
+/// A fresh random message id, `msg_` + 16 URL-safe characters, as 0.1 mints them.
+pub fn mint_message_id() -> String {
+    format!("{MESSAGE_ID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sids() {
+        assert!(is_valid_sid("sess_abcdefghijklmnop"));
+        assert!(is_valid_sid("sess_A-_0123456789xyz"[..21].as_ref()));
+        assert!(!is_valid_sid("sess_abcdefghijklmno"));
+        assert!(!is_valid_sid("sess_abcdefghijklmnopq"));
+        assert!(!is_valid_sid("sess_abcdefghijklmn!p"));
+        assert!(!is_valid_sid("sesx_abcdefghijklmnop"));
+        for _ in 0..100 {
+            assert!(is_valid_sid(&mint_sid()));
+        }
+        assert_ne!(mint_sid(), mint_sid());
+    }
+
+    #[test]
+    fn aliases() {
+        assert!(is_valid_alias("a"));
+        assert!(is_valid_alias("architect"));
+        assert!(is_valid_alias("tester-2_b"));
+        assert!(is_valid_alias(&format!("a{}", "b".repeat(63))));
+        assert!(!is_valid_alias(&format!("a{}", "b".repeat(64))));
+        assert!(!is_valid_alias(""));
+        assert!(!is_valid_alias("Bad"));
+        assert!(!is_valid_alias("1abc"));
+        assert!(!is_valid_alias("-abc"));
+        assert!(!is_valid_alias("sess_x"));
+        assert!(!is_valid_alias("a.b"));
+        assert!(!is_valid_alias("aé"));
+    }
+
+    #[test]
+    fn topics() {
+        assert!(is_valid_topic("build-events"));
+        assert!(is_valid_topic("a/b"));
+        assert!(is_valid_topic("ü"));
+        assert!(is_valid_topic(&"x".repeat(256)));
+        assert!(!is_valid_topic(&"x".repeat(257)));
+        assert!(!is_valid_topic(&"ü".repeat(129)));
+        assert!(!is_valid_topic(""));
+        assert!(!is_valid_topic("/x"));
+        assert!(!is_valid_topic("a#b"));
+    }
+
+    #[test]
+    fn homes() {
+        for ok in ["~", "/", "~/a", "~/a/b.c", "/tmp/scratch", "/a/.b/c.."] {
+            assert!(is_valid_home(ok), "{ok}");
+        }
+        for bad in [
+            "", "~/", "~a", "~/a/", "~/a//b", "~/./a", "~/a/..", "/a/", "//", "/a/./b", "relative",
+            "./x", "~/",
+        ] {
+            assert!(!is_valid_home(bad), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,378 @@
+//! JSON-RPC 2.0 framing for `blemees-peer/1`: decoding one inbound line into an
+//! envelope (id, method, params) with the exact error of SPEC §2 for each kind of
+//! bad input, typed access to params with field-specific error messages, and
+//! encoding of responses and notifications as newline-terminated frames.
+//!
+//! Decoding borrows from the line buffer (`&RawValue`), so a multi-megabyte body
+//! is validated once and copied once, never turned into a tree of `Value`s.
+
+use crate::error::{ErrorCode, RpcError};
+use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::value::RawValue;
+
+/// Deepest `[`/`{` nesting accepted in one line. serde_json refuses deeper input
+/// for typed values but skips raw values iteratively, so the daemon checks the
+/// whole line itself: a body nested deeper than this would crash recipients whose
+/// parser recurses (Python's `json` gives up near 1000).
+pub const MAX_JSON_DEPTH: usize = 128;
+
+/// The `"2.0"` every request and response carries.
+pub const JSONRPC_VERSION: &str = "2.0";
+
+/// One decoded request or notification.
+#[derive(Debug)]
+pub struct Envelope<'a> {
+    /// `None` for a notification (no `id` member); `Some("null")` for an explicit null.
+    pub id: Option<&'a RawValue>,
+    pub method: &'a str,
+    pub params: Params<'a>,
+}
+
+/// A line that could not become an [`Envelope`]: the error to answer with, and the
+/// id to answer to (`None` means answer with `"id": null`).
+#[derive(Debug)]
+pub struct Rejected<'a> {
+    pub id: Option<&'a RawValue>,
+    pub error: RpcError,
+    /// Whether the line was a notification (then nothing is answered, SPEC §2),
+    /// which is only known once the line parsed as an object.
+    pub is_notification: bool,
+}
+
+#[derive(Deserialize)]
+struct RawEnvelope<'a> {
+    #[serde(default, borrow)]
+    jsonrpc: Option<&'a RawValue>,
+    #[serde(default, borrow, deserialize_with = "present")]
+    id: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    method: Option<&'a RawValue>,
+    #[serde(default, borrow)]
+    params: Option<&'a RawValue>,
+}
+
+/// Keeps an explicit `"id": null` distinct from an absent id.
+fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
+    <&RawValue>::deserialize(d).map(Some)
+}
+
+/// Decodes one line (without its newline).
+pub fn decode(line: &[u8]) -> Result<Envelope<'_>, Rejected<'_>> {
+    let reject = |id, error, is_notification| Rejected {
+        id,
+        error,
+        is_notification,
+    };
+    if exceeds_depth(line, MAX_JSON_DEPTH) {
+        let msg = format!("invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels");
+        return Err(reject(
+            None,
+            RpcError::new(ErrorCode::ParseError, msg),
+            false,
+        ));
+    }
+    // serde would read a JSON array as a struct's fields in order; only an object
+    // is a request.
+    let is_object = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+    let raw = match is_object.then(|| serde_json::from_slice::<RawEnvelope>(line)) {
+        Some(Ok(raw)) => raw,
+        _ => {
+            let error = match serde_json::from_slice::<IgnoredAny>(line) {
+                Ok(_) => RpcError::new(ErrorCode::InvalidRequest, "request must be a JSON object"),
+                Err(e) => RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {e}")),
+            };
+            return Err(reject(None, error, false));
+        }
+    };
+    let is_notification = raw.id.is_none();
+    if raw.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
+        let error = RpcError::new(ErrorCode::InvalidRequest, "jsonrpc must be \"2.0\"");
+        return Err(reject(raw.id, error, is_notification));
+    }
+    let method = match raw
+        .method
+        .and_then(|m| serde_json::from_str::<&str>(m.get()).ok())
+    {
+        Some(m) => m,
+        None => {
+            let error = RpcError::new(ErrorCode::InvalidRequest, "method must be a string");
+            return Err(reject(raw.id, error, is_notification));
+        }
+    };
+    let params = match raw.params {
+        None => Params::default(),
+        Some(p) if p.get() == "null" => Params::default(),
+        Some(p) => match Params::from_raw(p) {
+            Some(params) => params,
+            None => {
+                let error = RpcError::invalid_params("params must be an object");
+                return Err(reject(raw.id, error, is_notification));
+            }
+        },
+    };
+    Ok(Envelope {
+        id: raw.id,
+        method,
+        params,
+    })
+}
+
+/// True when `[`/`{` nesting (outside strings) goes deeper than `max`.
+fn exceeds_depth(bytes: &[u8], max: usize) -> bool {
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for &b in bytes {
+        if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
+            }
+            continue;
+        }
+        match b {
+            b'"' => in_string = true,
+            b'[' | b'{' => {
+                depth += 1;
+                if depth > max {
+                    return true;
+                }
+            }
+            b']' | b'}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    false
+}
+
+/// The members of a `params` object, each kept raw until a method asks for it with
+/// the type it needs.
+#[derive(Debug, Default)]
+pub struct Params<'a> {
+    members: Vec<(String, &'a RawValue)>,
+}
+
+impl<'a> Params<'a> {
+    fn from_raw(raw: &'a RawValue) -> Option<Self> {
+        let map: std::collections::BTreeMap<String, &'a RawValue> =
+            serde_json::from_str(raw.get()).ok()?;
+        Some(Params {
+            members: map.into_iter().collect(),
+        })
+    }
+
+    /// The raw member, if present (a JSON `null` counts as present here).
+    pub fn raw(&self, name: &str) -> Option<&'a RawValue> {
+        self.members
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| *v)
+    }
+
+    /// A required member; `what` completes "`name` must be …" in the error.
+    pub fn required<T: DeserializeOwned>(&self, name: &str, what: &str) -> Result<T, RpcError> {
+        self.optional(name, what)?
+            .ok_or_else(|| RpcError::invalid_params(format!("{name} must be {what}")))
+    }
+
+    /// An optional member: absent or `null` → `None`.
+    pub fn optional<T: DeserializeOwned>(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<T>, RpcError> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(v) if v.get() == "null" => Ok(None),
+            Some(v) => serde_json::from_str(v.get())
+                .map(Some)
+                .map_err(|_| RpcError::invalid_params(format!("{name} must be {what}"))),
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct Response<'a, T> {
+    jsonrpc: &'static str,
+    id: &'a RawValue,
+    result: T,
+}
+
+#[derive(Serialize)]
+struct ErrorResponse<'a> {
+    jsonrpc: &'static str,
+    id: Option<&'a RawValue>,
+    error: &'a RpcError,
+}
+
+#[derive(Serialize)]
+struct Notification<'a, T> {
+    jsonrpc: &'static str,
+    method: &'a str,
+    params: T,
+}
+
+#[derive(Serialize)]
+struct Request<'a, T> {
+    jsonrpc: &'static str,
+    id: u64,
+    method: &'a str,
+    params: T,
+}
+
+fn frame(value: &impl Serialize) -> Vec<u8> {
+    // Serialising plain structs, strings and raw JSON into a Vec cannot fail.
+    let mut out = serde_json::to_vec(value).expect("frame serialises");
+    out.push(b'\n');
+    out
+}
+
+/// `{"jsonrpc":"2.0","id":…,"result":…}\n`
+pub fn response_frame(id: &RawValue, result: &impl Serialize) -> Vec<u8> {
+    frame(&Response {
+        jsonrpc: JSONRPC_VERSION,
+        id,
+        result,
+    })
+}
+
+/// `{"jsonrpc":"2.0","id":…|null,"error":{code,message}}\n`
+pub fn error_frame(id: Option<&RawValue>, error: &RpcError) -> Vec<u8> {
+    frame(&ErrorResponse {
+        jsonrpc: JSONRPC_VERSION,
+        id,
+        error,
+    })
+}
+
+/// `{"jsonrpc":"2.0","method":…,"params":…}\n`
+pub fn notification_frame(method: &str, params: &impl Serialize) -> Vec<u8> {
+    frame(&Notification {
+        jsonrpc: JSONRPC_VERSION,
+        method,
+        params,
+    })
+}
+
+/// `{"jsonrpc":"2.0","id":N,"method":…,"params":…}\n` — for clients.
+pub fn request_frame(id: u64, method: &str, params: &impl Serialize) -> Vec<u8> {
+    frame(&Request {
+        jsonrpc: JSONRPC_VERSION,
+        id,
+        method,
+        params,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    fn code_of(line: &str) -> (Option<String>, i64, bool) {
+        let r = decode(line.as_bytes()).unwrap_err();
+        (
+            r.id.map(|i| i.get().to_owned()),
+            r.error.code,
+            r.is_notification,
+        )
+    }
+
+    #[test]
+    fn decodes_requests() {
+        let env = decode(br#"{"jsonrpc":"2.0","id":7,"method":"peer.send","params":{"to":"home:~","body":{"a":[1]}}}"#).unwrap();
+        assert_eq!(env.id.unwrap().get(), "7");
+        assert_eq!(env.method, "peer.send");
+        assert_eq!(env.params.raw("body").unwrap().get(), r#"{"a":[1]}"#);
+        let to: String = env.params.required("to", "a string").unwrap();
+        assert_eq!(to, "home:~");
+        let env = decode(br#"{"jsonrpc":"2.0","method":"x"}"#).unwrap();
+        assert!(env.id.is_none());
+        let env = decode(br#"{"jsonrpc":"2.0","id":null,"method":"x","params":null}"#).unwrap();
+        assert_eq!(env.id.unwrap().get(), "null");
+    }
+
+    #[test]
+    fn rejects_per_spec() {
+        assert_eq!(code_of("{nope"), (None, -32700, false));
+        assert_eq!(code_of("[1,2]"), (None, -32600, false));
+        assert_eq!(code_of("42"), (None, -32600, false));
+        assert_eq!(
+            code_of(r#"{"id":3,"method":"m"}"#),
+            (Some("3".into()), -32600, false)
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"1.0","id":"a","method":"m"}"#),
+            (Some("\"a\"".into()), -32600, false)
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","id":4,"method":5}"#),
+            (Some("4".into()), -32600, false)
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","id":4,"method":"m","params":[1]}"#),
+            (Some("4".into()), -32602, false)
+        );
+        assert_eq!(
+            code_of(r#"{"jsonrpc":"2.0","method":"m","params":"s"}"#),
+            (None, -32602, true)
+        );
+        let deep = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{{\"b\":{}{}}}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        assert_eq!(code_of(&deep), (None, -32700, false));
+        assert_eq!(code_of("{\"a\":\"\u{0}\"}").1, -32700);
+        assert!(decode(
+            b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"b\":\"\xff\"}}"
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn depth_ignores_brackets_in_strings() {
+        let line = format!(
+            "{{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{{\"b\":\"{}\\\"\"}}}}",
+            "[".repeat(1000)
+        );
+        assert!(decode(line.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn typed_params_name_the_field() {
+        let env =
+            decode(br#"{"jsonrpc":"2.0","id":1,"method":"m","params":{"limit":"x"}}"#).unwrap();
+        let e = env
+            .params
+            .optional::<u32>("limit", "an integer 1..1000")
+            .unwrap_err();
+        assert_eq!(e.code, -32602);
+        assert_eq!(e.message, "limit must be an integer 1..1000");
+        assert_eq!(env.params.optional::<u32>("absent", "x").unwrap(), None);
+        assert!(env.params.required::<u32>("absent", "x").is_err());
+    }
+
+    #[test]
+    fn frames() {
+        let id = RawValue::from_string("\"x\"".into()).unwrap();
+        let f: Value = serde_json::from_slice(&response_frame(&id, &json!({"ok": true}))).unwrap();
+        assert_eq!(
+            f,
+            json!({"jsonrpc": "2.0", "id": "x", "result": {"ok": true}})
+        );
+        let f = error_frame(None, &RpcError::new(ErrorCode::ParseError, "bad"));
+        assert!(f.ends_with(b"\n"));
+        let f: Value = serde_json::from_slice(&f).unwrap();
+        assert_eq!(
+            f,
+            json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32700, "message": "bad"}})
+        );
+        let f: Value = serde_json::from_slice(&notification_frame("peer.x", &json!({}))).unwrap();
+        assert_eq!(
+            f,
+            json!({"jsonrpc": "2.0", "method": "peer.x", "params": {}})
+        );
+    }
+}
