@@ -1,0 +1,108 @@
+//! The command line of `blemees-peerd` (flags as 0.1, plus the new limits).
+
+use crate::config::{self, Config};
+use clap::builder::TypedValueParser;
+use clap::{Parser, ValueEnum};
+use peer_proto::paths::{self, Env};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// blemees-peer daemon — the peer channel for AI coding agents on this machine.
+#[derive(Debug, Parser)]
+#[command(name = "blemees-peerd", version, about)]
+pub struct Args {
+    /// Unix socket path [default: $BLEMEES_PEER_SOCKET, else
+    /// $XDG_RUNTIME_DIR/blemees/peerd.sock, else /tmp/blemees-peerd-<uid>.sock]
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// State directory [default: $XDG_STATE_HOME/blemees/peerd, else
+    /// ~/.local/state/blemees/peerd]
+    #[arg(long, value_name = "DIR")]
+    state_dir: Option<PathBuf>,
+    /// Max queued DMs per recipient address; the oldest is dropped first
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_DM_MAXLEN,
+          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+    dm_maxlen: usize,
+    /// Max retained messages per topic ring buffer
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_TOPIC_MAXLEN,
+          value_parser = clap::value_parser!(u32).range(1..).map(|v| v as usize))]
+    topic_maxlen: usize,
+    /// Days of history to keep
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_RETENTION_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    retention_days: u32,
+    /// Longest accepted request line, in bytes
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_LINE_BYTES,
+          value_parser = clap::value_parser!(u32).range(1024..).map(|v| v as usize))]
+    max_line_bytes: usize,
+    /// Bytes a client may fall behind in reading before it is disconnected
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_OUTBOX_BYTES,
+          value_parser = clap::value_parser!(u32).range(65536..).map(|v| v as usize))]
+    max_outbox_bytes: usize,
+    /// Log verbosity (logs go to stderr)
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+impl From<LogLevel> for tracing::Level {
+    fn from(l: LogLevel) -> Self {
+        match l {
+            LogLevel::Debug => tracing::Level::DEBUG,
+            LogLevel::Info => tracing::Level::INFO,
+            LogLevel::Warning => tracing::Level::WARN,
+            LogLevel::Error => tracing::Level::ERROR,
+        }
+    }
+}
+
+impl Args {
+    fn config(&self) -> Config {
+        let env = Env::from_process();
+        let mut c = Config::new(
+            paths::socket_path(self.socket.as_deref(), &env),
+            paths::state_dir(self.state_dir.as_deref(), &env),
+        );
+        c.dm_maxlen = self.dm_maxlen;
+        c.topic_maxlen = self.topic_maxlen;
+        c.retention_days = self.retention_days;
+        c.max_line_bytes = self.max_line_bytes;
+        c.max_outbox_bytes = self.max_outbox_bytes;
+        c
+    }
+}
+
+/// Entry point of the `blemees-peerd` binary.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_max_level(tracing::Level::from(args.log_level))
+        .init();
+    let config = args.config();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&anyhow::anyhow!(e)),
+    };
+    match runtime.block_on(crate::server::run(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(e: &anyhow::Error) -> ExitCode {
+    tracing::error!("{e:#}");
+    eprintln!("blemees-peerd: error: {e:#}");
+    ExitCode::FAILURE
+}

@@ -1,0 +1,61 @@
+//! Every limit of the daemon, as a named default and a field the flags can set.
+
+use std::path::PathBuf;
+
+/// Queued DMs kept per exact address; the oldest is dropped first (as 0.1).
+pub const DEFAULT_DM_MAXLEN: usize = 100;
+/// Messages kept per topic ring buffer (as 0.1).
+pub const DEFAULT_TOPIC_MAXLEN: usize = 1000;
+/// Age after which history rows are purged.
+pub const DEFAULT_RETENTION_DAYS: u32 = 28;
+/// Longest accepted inbound line, newline excluded.
+pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+/// Bytes a connection may have waiting to be written before it is cut off.
+pub const DEFAULT_MAX_OUTBOX_BYTES: usize = 16 * 1024 * 1024;
+/// How long shutdown waits for outboxes to drain.
+pub const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a closing connection may take to accept its last frames.
+pub const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+/// Requests waiting for the router, across all connections; readers wait when full,
+/// which is the back-pressure that keeps a flood from growing memory.
+pub const ROUTER_QUEUE: usize = 8192;
+/// Operations waiting for the store thread.
+pub const STORE_QUEUE: usize = 8192;
+/// Most operations the store thread commits in one transaction.
+pub const STORE_BATCH: usize = 4096;
+/// How often expired history is purged.
+pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+/// Rows deleted per purge transaction, so a large purge never stalls traffic long.
+pub const PURGE_CHUNK: usize = 5000;
+
+/// The daemon's settings, from flags and defaults.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub socket: PathBuf,
+    pub state_dir: PathBuf,
+    pub dm_maxlen: usize,
+    pub topic_maxlen: usize,
+    pub retention_days: u32,
+    pub max_line_bytes: usize,
+    pub max_outbox_bytes: usize,
+}
+
+impl Config {
+    /// Defaults for everything but the two paths.
+    pub fn new(socket: PathBuf, state_dir: PathBuf) -> Self {
+        Config {
+            socket,
+            state_dir,
+            dm_maxlen: DEFAULT_DM_MAXLEN,
+            topic_maxlen: DEFAULT_TOPIC_MAXLEN,
+            retention_days: DEFAULT_RETENTION_DAYS,
+            max_line_bytes: DEFAULT_MAX_LINE_BYTES,
+            max_outbox_bytes: DEFAULT_MAX_OUTBOX_BYTES,
+        }
+    }
+
+    /// The SQLite file inside the state directory.
+    pub fn db_path(&self) -> PathBuf {
+        self.state_dir.join("peerd.db")
+    }
+}

@@ -1,0 +1,176 @@
+//! One client connection: a reader that frames and validates lines and feeds the
+//! router, and a writer that drains the connection's outbox to the socket.
+//!
+//! The reader does the per-line work (JSON decoding, parameter validation) on its
+//! own task, so many clients are parsed in parallel and the router only routes.
+
+use crate::call;
+use crate::config::CLOSE_LINGER;
+use crate::outbox::{outbox, ConnId, Out, OutboxReceiver};
+use crate::router::Inbound;
+use futures::StreamExt;
+use peer_proto::rpc::decode;
+use peer_proto::{ErrorCode, RpcError};
+use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::net::unix::OwnedWriteHalf;
+use tokio::net::UnixStream;
+use tokio::sync::mpsc;
+use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
+use tokio_util::sync::CancellationToken;
+
+/// Bytes the writer gathers before a write system call.
+const WRITE_BUFFER: usize = 64 * 1024;
+
+/// Serves one accepted connection until it closes. `stop` ends reading at daemon
+/// shutdown; the router then closes the outbox after the last notifications.
+pub async fn serve(
+    stream: UnixStream,
+    conn: ConnId,
+    router: mpsc::Sender<Inbound>,
+    max_line_bytes: usize,
+    max_outbox_bytes: usize,
+    stop: CancellationToken,
+) {
+    let cancel = CancellationToken::new();
+    let (tx, rx) = outbox(conn, max_outbox_bytes, cancel.clone());
+    if router
+        .send(Inbound::Open { conn, outbox: tx })
+        .await
+        .is_err()
+    {
+        return;
+    }
+    let (read, write) = stream.into_split();
+    let writer = tokio::spawn(write_loop(rx, write, cancel.clone()));
+
+    let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max_line_bytes);
+    let mut lines = FramedRead::new(read, codec);
+    loop {
+        let next = tokio::select! {
+            _ = cancel.cancelled() => break,
+            _ = stop.cancelled() => break,
+            next = lines.next() => next,
+        };
+        let event = match next {
+            None | Some(Err(AnyDelimiterCodecError::Io(_))) => break,
+            Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => {
+                let error = RpcError::new(
+                    ErrorCode::ParseError,
+                    format!("line exceeds {max_line_bytes} bytes"),
+                );
+                let _ = router
+                    .send(Inbound::Reject {
+                        conn,
+                        id: None,
+                        error,
+                        close: true,
+                    })
+                    .await;
+                break;
+            }
+            Some(Ok(line)) => match line_event(conn, &line) {
+                Some(event) => event,
+                None => continue,
+            },
+        };
+        if router.send(event).await.is_err() {
+            break;
+        }
+    }
+    drop(lines);
+    let _ = router.send(Inbound::Closed { conn }).await;
+    // The router now sends the last frames and a close; give a peer that stopped
+    // reading a bounded time to take them.
+    let unwritten = match tokio::time::timeout(CLOSE_LINGER, writer).await {
+        Ok(Ok(unwritten)) => unwritten,
+        _ => {
+            cancel.cancel();
+            Vec::new()
+        }
+    };
+    if !unwritten.is_empty() {
+        let _ = router.send(Inbound::Requeue(unwritten)).await;
+    }
+}
+
+/// The router event for one line, or None for a blank line or an answerless
+/// notification error.
+fn line_event(conn: ConnId, line: &[u8]) -> Option<Inbound> {
+    if line.iter().all(u8::is_ascii_whitespace) {
+        return None;
+    }
+    match decode(line) {
+        Ok(env) => {
+            let parsed = call::parse(env.method, &env.params);
+            Some(Inbound::Request {
+                conn,
+                id: env.id.map(ToOwned::to_owned),
+                parsed,
+            })
+        }
+        Err(rejected) if rejected.is_notification => None,
+        Err(rejected) => Some(Inbound::Reject {
+            conn,
+            id: rejected.id.map(ToOwned::to_owned),
+            error: rejected.error,
+            close: false,
+        }),
+    }
+}
+
+/// Writes outbox frames until a close marker, a write error or cancellation.
+/// Returns the store rows of DMs that were not written, to be queued again.
+async fn write_loop(
+    mut rx: OutboxReceiver,
+    write: OwnedWriteHalf,
+    cancel: CancellationToken,
+) -> Vec<i64> {
+    let mut socket = BufWriter::with_capacity(WRITE_BUFFER, write);
+    let mut unflushed: Vec<i64> = Vec::new();
+    let mut unwritten = Vec::new();
+    'outer: loop {
+        let mut next = tokio::select! {
+            _ = cancel.cancelled() => break,
+            next = rx.recv() => next,
+        };
+        // Write everything ready now, then flush once.
+        let mut close = false;
+        while let Some(out) = next {
+            let frame = match out {
+                Out::Close => {
+                    close = true;
+                    break;
+                }
+                Out::Frame(frame) => frame,
+                Out::Dm { frame, seq } => {
+                    unflushed.push(seq);
+                    frame
+                }
+            };
+            let written = tokio::select! {
+                _ = cancel.cancelled() => false,
+                r = socket.write_all(&frame) => r.is_ok(),
+            };
+            if !written {
+                break 'outer;
+            }
+            next = rx.try_recv();
+        }
+        let flushed = tokio::select! {
+            _ = cancel.cancelled() => false,
+            r = socket.flush() => r.is_ok(),
+        };
+        if !flushed {
+            break;
+        }
+        unflushed.clear();
+        if close {
+            break;
+        }
+    }
+    cancel.cancel();
+    unwritten.append(&mut unflushed);
+    unwritten.extend(rx.close().iter().filter_map(Out::dm_seq));
+    let _ = socket.into_inner().shutdown().await;
+    unwritten
+}

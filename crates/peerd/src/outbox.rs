@@ -1,0 +1,193 @@
+//! A connection's bounded queue of outbound frames.
+//!
+//! Frames are pushed by the store thread (after the batch that made them durable
+//! has committed) and written by the connection's writer task. The queue is
+//! bounded in *bytes*: a reader that stops reading is cut off once its backlog
+//! passes the limit, instead of growing the daemon's memory, and the DMs it never
+//! received are handed back so they can be queued again.
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+/// Identifies one connection for the daemon's lifetime.
+pub type ConnId = u64;
+
+/// One item in an outbox.
+#[derive(Debug, Clone)]
+pub enum Out {
+    /// A response or a notification that is simply lost if never written.
+    Frame(Bytes),
+    /// A `peer.message` DM: if it is never written, the message goes back to the
+    /// queue of its address (store row `seq`).
+    Dm { frame: Bytes, seq: i64 },
+    /// Write everything before this, then close the connection.
+    Close,
+}
+
+impl Out {
+    fn len(&self) -> usize {
+        match self {
+            Out::Frame(f) | Out::Dm { frame: f, .. } => f.len(),
+            Out::Close => 0,
+        }
+    }
+
+    /// The store row to re-queue if this item is never written.
+    pub fn dm_seq(&self) -> Option<i64> {
+        match self {
+            Out::Dm { seq, .. } => Some(*seq),
+            _ => None,
+        }
+    }
+}
+
+/// The sending side, cheap to clone; held by the router and the store.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    id: ConnId,
+    tx: mpsc::UnboundedSender<Out>,
+    queued_bytes: AtomicUsize,
+    max_bytes: usize,
+    overflowed: AtomicBool,
+    /// Cancelled when the connection must end (overflow, shutdown, write error).
+    cancel: CancellationToken,
+}
+
+/// The receiving side, owned by the writer task.
+pub struct OutboxReceiver {
+    inner: Arc<Inner>,
+    rx: mpsc::UnboundedReceiver<Out>,
+}
+
+/// Creates a connection's outbox.
+pub fn outbox(id: ConnId, max_bytes: usize, cancel: CancellationToken) -> (Outbox, OutboxReceiver) {
+    let (tx, rx) = mpsc::unbounded_channel();
+    let inner = Arc::new(Inner {
+        id,
+        tx,
+        queued_bytes: AtomicUsize::new(0),
+        max_bytes,
+        overflowed: AtomicBool::new(false),
+        cancel,
+    });
+    (
+        Outbox {
+            inner: inner.clone(),
+        },
+        OutboxReceiver { inner, rx },
+    )
+}
+
+impl Outbox {
+    pub fn id(&self) -> ConnId {
+        self.inner.id
+    }
+
+    /// Queues `out`. Gives it back when the connection is gone or has just been cut
+    /// off for falling more than `max_bytes` behind.
+    pub fn push(&self, out: Out) -> Result<(), Out> {
+        let inner = &self.inner;
+        if inner.overflowed.load(Ordering::Relaxed) {
+            return Err(out);
+        }
+        let len = out.len();
+        let queued = inner.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        if queued > inner.max_bytes {
+            inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            inner.overflowed.store(true, Ordering::Relaxed);
+            tracing::warn!(
+                conn = inner.id,
+                queued,
+                "slow reader: outbox limit reached, disconnecting"
+            );
+            inner.cancel.cancel();
+            return Err(out);
+        }
+        inner.tx.send(out).map_err(|e| {
+            inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            e.0
+        })
+    }
+}
+
+impl OutboxReceiver {
+    /// The next item, or None once every sender is gone.
+    pub async fn recv(&mut self) -> Option<Out> {
+        let out = self.rx.recv().await?;
+        self.written(&out);
+        Some(out)
+    }
+
+    /// The next item if one is ready now.
+    pub fn try_recv(&mut self) -> Option<Out> {
+        let out = self.rx.try_recv().ok()?;
+        self.written(&out);
+        Some(out)
+    }
+
+    fn written(&self, out: &Out) {
+        self.inner
+            .queued_bytes
+            .fetch_sub(out.len(), Ordering::Relaxed);
+    }
+
+    /// Refuses further pushes and returns what was queued but never taken.
+    pub fn close(mut self) -> Vec<Out> {
+        self.rx.close();
+        let mut rest = Vec::new();
+        while let Ok(out) = self.rx.try_recv() {
+            rest.push(out);
+        }
+        rest
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(n: usize) -> Out {
+        Out::Frame(Bytes::from(vec![b'x'; n]))
+    }
+
+    #[tokio::test]
+    async fn cuts_off_a_reader_past_the_byte_limit() {
+        let cancel = CancellationToken::new();
+        let (tx, mut rx) = outbox(1, 100, cancel.clone());
+        tx.push(frame(60)).unwrap();
+        assert_eq!(rx.recv().await.unwrap().len(), 60);
+        tx.push(frame(60)).unwrap();
+        tx.push(frame(40)).unwrap();
+        let back = tx
+            .push(Out::Dm {
+                frame: Bytes::from_static(b"d"),
+                seq: 9,
+            })
+            .unwrap_err();
+        assert_eq!(back.dm_seq(), Some(9));
+        assert!(cancel.is_cancelled());
+        assert!(tx.push(frame(1)).is_err(), "stays cut off");
+        assert_eq!(rx.close().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn refuses_after_close() {
+        let (tx, rx) = outbox(2, 100, CancellationToken::new());
+        tx.push(Out::Dm {
+            frame: Bytes::from_static(b"d"),
+            seq: 4,
+        })
+        .unwrap();
+        let rest = rx.close();
+        assert_eq!(rest[0].dm_seq(), Some(4));
+        assert!(matches!(tx.push(frame(1)), Err(Out::Frame(_))));
+    }
+}

@@ -1,0 +1,679 @@
+//! The routing state machine: the one owner of live sessions, aliases, topic
+//! subscriptions, DM filters and watchers.
+//!
+//! [`Router::handle`] is synchronous and pure: it takes one event and returns the
+//! store operations it causes, in the order they must take effect. The task in
+//! [`run`] feeds it events and forwards the operations, so the router never waits
+//! on a socket or a disk, and its decisions can be unit-tested without either.
+
+use crate::call::{Call, Parsed};
+use crate::outbox::{ConnId, Out, Outbox};
+use crate::store::{now, Kind, LiveStatus, Op, ReplyId, Store};
+use bytes::Bytes;
+use peer_proto::address::{home_address, session_address, Address, Target};
+use peer_proto::glob::GlobSet;
+use peer_proto::identity::mint_message_id;
+use peer_proto::message::{method, WireMessage};
+use peer_proto::rpc::{error_frame, notification_frame, response_frame};
+use peer_proto::{ErrorCode, Message, RpcError, PROTOCOL, VERSION};
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::time::Instant;
+use tokio::sync::{mpsc, oneshot};
+
+/// Optional protocol features this daemon implements, listed in the hello result.
+pub const FEATURES: &[&str] = &["seq", "queued", "presence", "status"];
+
+/// Why subscribers are told they lost their subscriptions at shutdown.
+const SHUTDOWN_REASON: &str = "daemon shutting down";
+
+/// What reaches the router.
+#[derive(Debug)]
+pub enum Inbound {
+    /// A connection was accepted.
+    Open { conn: ConnId, outbox: Outbox },
+    /// A decoded request (`id` None for a notification).
+    Request {
+        conn: ConnId,
+        id: ReplyId,
+        parsed: Parsed,
+    },
+    /// A line that could not be decoded: answer with `error` (id null when `id` is
+    /// None), then close the connection if `close`.
+    Reject {
+        conn: ConnId,
+        id: ReplyId,
+        error: RpcError,
+        close: bool,
+    },
+    /// The connection stopped reading (EOF, error, overflow).
+    Closed { conn: ConnId },
+    /// DMs that were handed to a connection but never written to its socket.
+    Requeue(Vec<i64>),
+    /// Time to purge expired history.
+    Purge,
+    /// Tell subscribers, close every connection, close the store, then answer.
+    Shutdown(oneshot::Sender<()>),
+}
+
+struct Conn {
+    outbox: Outbox,
+    session: Option<Session>,
+    watch: Option<Watch>,
+}
+
+struct Session {
+    sid: String,
+    home: String,
+    /// `home:<home>`.
+    peer_id: String,
+    /// `home:<home>#<sid>`, the `from` of everything it sends.
+    from: String,
+    alias: Option<String>,
+    /// False for operator and CLI connections: not listed, no joined/left, no share
+    /// of home broadcasts or queues.
+    presence: bool,
+    dm_filter: GlobSet,
+    subscriptions: BTreeSet<String>,
+}
+
+impl Session {
+    fn alias_address(&self) -> Option<String> {
+        self.alias.as_ref().map(|a| session_address(&self.home, a))
+    }
+}
+
+struct Watch {
+    from: GlobSet,
+    to: GlobSet,
+}
+
+/// All live routing state.
+pub struct Router {
+    conns: HashMap<ConnId, Conn>,
+    by_sid: HashMap<String, ConnId>,
+    /// Sessions with presence, per home, in join order.
+    homes: BTreeMap<String, Vec<ConnId>>,
+    /// `home:<home>#<alias>` → holder.
+    aliases: HashMap<String, ConnId>,
+    /// Topic → subscribers.
+    subscribers: HashMap<String, BTreeSet<ConnId>>,
+    watchers: BTreeSet<ConnId>,
+    next_seq: i64,
+    started: Instant,
+}
+
+type Outcome = Result<Vec<Op>, RpcError>;
+
+fn frame(method: &str, params: &impl Serialize) -> Bytes {
+    Bytes::from(notification_frame(method, params))
+}
+
+fn reply(to: &Outbox, id: ReplyId, result: &impl Serialize) -> Vec<Op> {
+    match id {
+        Some(id) => {
+            let frame = Bytes::from(response_frame(&id, result));
+            vec![Op::Reply {
+                to: to.clone(),
+                id,
+                frame,
+            }]
+        }
+        None => Vec::new(),
+    }
+}
+
+fn reply_error(to: &Outbox, id: Option<&RawValue>, error: &RpcError) -> Op {
+    Op::Deliver(vec![(
+        to.clone(),
+        Out::Frame(Bytes::from(error_frame(id, error))),
+    )])
+}
+
+impl Router {
+    /// A router whose first message gets `seq == next_seq`.
+    pub fn new(next_seq: i64) -> Self {
+        Router {
+            conns: HashMap::new(),
+            by_sid: HashMap::new(),
+            homes: BTreeMap::new(),
+            aliases: HashMap::new(),
+            subscribers: HashMap::new(),
+            watchers: BTreeSet::new(),
+            next_seq,
+            started: Instant::now(),
+        }
+    }
+
+    /// Applies one event; returns the store operations it causes, in order.
+    pub fn handle(&mut self, event: Inbound) -> Vec<Op> {
+        match event {
+            Inbound::Open { conn, outbox } => {
+                self.conns.insert(
+                    conn,
+                    Conn {
+                        outbox,
+                        session: None,
+                        watch: None,
+                    },
+                );
+                Vec::new()
+            }
+            Inbound::Request { conn, id, parsed } => self.request(conn, id, parsed),
+            Inbound::Reject {
+                conn,
+                id,
+                error,
+                close,
+            } => {
+                let Some(c) = self.conns.get(&conn) else {
+                    return Vec::new();
+                };
+                let mut ops = vec![reply_error(&c.outbox, id.as_deref(), &error)];
+                if close {
+                    ops.push(Op::Deliver(vec![(c.outbox.clone(), Out::Close)]));
+                }
+                ops
+            }
+            Inbound::Closed { conn } => self.closed(conn),
+            Inbound::Requeue(seqs) => vec![Op::Requeue(seqs)],
+            Inbound::Purge => vec![Op::Purge],
+            Inbound::Shutdown(_) => unreachable!("handled by run()"),
+        }
+    }
+
+    fn request(&mut self, conn: ConnId, id: ReplyId, parsed: Parsed) -> Vec<Op> {
+        let Some(c) = self.conns.get(&conn) else {
+            return Vec::new();
+        };
+        let outbox = c.outbox.clone();
+        let outcome = match parsed.call {
+            Err(e) if e.is(ErrorCode::MethodNotFound) => Err(e),
+            _ if !parsed.is_hello && c.session.is_none() => Err(RpcError::new(
+                ErrorCode::HelloRequired,
+                "peer.hello must be the first method on a connection",
+            )),
+            Err(e) => Err(e),
+            Ok(call) => self.call(conn, &outbox, id.clone(), call),
+        };
+        match outcome {
+            Ok(ops) => ops,
+            Err(_) if id.is_none() => Vec::new(),
+            Err(e) => vec![reply_error(&outbox, id.as_deref(), &e)],
+        }
+    }
+
+    fn call(&mut self, conn: ConnId, outbox: &Outbox, id: ReplyId, call: Call) -> Outcome {
+        match call {
+            Call::Hello {
+                sid,
+                home,
+                presence,
+            } => self.hello(conn, outbox, id, sid, home, presence),
+            Call::SetAlias { alias } => self.set_alias(conn, outbox, id, alias),
+            Call::SetDmFilter { patterns } => {
+                let result = json!({"ok": true, "patterns": patterns.patterns()});
+                self.session_mut(conn).dm_filter = patterns;
+                Ok(reply(outbox, id, &result))
+            }
+            Call::Send { to, body, reply_to } => {
+                Ok(self.send(conn, outbox, id, to, body, reply_to))
+            }
+            Call::Publish { topic, body } => Ok(self.publish(conn, outbox, id, topic, body)),
+            Call::Subscribe { topic, replay } => {
+                self.subscribers
+                    .entry(topic.clone())
+                    .or_default()
+                    .insert(conn);
+                self.session_mut(conn).subscriptions.insert(topic.clone());
+                let mut ops = Vec::new();
+                if replay > 0 {
+                    let address = format!("topic:{topic}");
+                    ops.push(Op::Replay {
+                        to: outbox.clone(),
+                        address,
+                        last: replay,
+                    });
+                }
+                ops.extend(reply(outbox, id, &json!({"topic": topic, "ok": true})));
+                Ok(ops)
+            }
+            Call::Unsubscribe { topic } => {
+                self.unsubscribe(conn, &topic);
+                self.session_mut(conn).subscriptions.remove(&topic);
+                Ok(reply(outbox, id, &json!({"ok": true})))
+            }
+            Call::ListPeers => Ok(reply(outbox, id, &self.list_peers())),
+            Call::ListTopics => {
+                let subscribers = self
+                    .subscribers
+                    .iter()
+                    .map(|(t, s)| (t.clone(), s.len()))
+                    .collect();
+                Ok(vec![Op::ListTopics {
+                    to: outbox.clone(),
+                    id,
+                    subscribers,
+                }])
+            }
+            Call::History {
+                address,
+                since,
+                limit,
+            } => Ok(vec![Op::History {
+                to: outbox.clone(),
+                id,
+                address,
+                since,
+                limit,
+            }]),
+            Call::Watch { from, to } => {
+                self.watchers.insert(conn);
+                self.conn_mut(conn).watch = Some(Watch { from, to });
+                Ok(reply(outbox, id, &json!({"ok": true, "watching": true})))
+            }
+            Call::Unwatch => {
+                self.watchers.remove(&conn);
+                self.conn_mut(conn).watch = None;
+                Ok(reply(outbox, id, &json!({"ok": true, "watching": false})))
+            }
+            Call::Status => {
+                let live = LiveStatus {
+                    server_version: VERSION,
+                    pid: std::process::id(),
+                    uptime_s: self.started.elapsed().as_secs_f64(),
+                    connections: self.conns.len(),
+                    sessions: self.conns.values().filter(|c| c.session.is_some()).count(),
+                };
+                let topics_subscribed = self.subscribers.keys().cloned().collect();
+                Ok(vec![Op::Status {
+                    to: outbox.clone(),
+                    id,
+                    live,
+                    topics_subscribed,
+                }])
+            }
+        }
+    }
+
+    fn conn_mut(&mut self, conn: ConnId) -> &mut Conn {
+        self.conns
+            .get_mut(&conn)
+            .expect("caller checked the connection")
+    }
+
+    fn session_mut(&mut self, conn: ConnId) -> &mut Session {
+        self.conn_mut(conn)
+            .session
+            .as_mut()
+            .expect("caller checked hello")
+    }
+
+    fn session(&self, conn: ConnId) -> &Session {
+        self.conns[&conn]
+            .session
+            .as_ref()
+            .expect("caller checked hello")
+    }
+
+    /// Frames of `method` to every session but `except`.
+    fn broadcast(&self, except: Option<ConnId>, method: &str, params: &impl Serialize) -> Op {
+        let frame = frame(method, params);
+        let frames = self
+            .conns
+            .iter()
+            .filter(|(id, c)| Some(**id) != except && c.session.is_some())
+            .map(|(_, c)| (c.outbox.clone(), Out::Frame(frame.clone())))
+            .collect();
+        Op::Deliver(frames)
+    }
+
+    fn hello(
+        &mut self,
+        conn: ConnId,
+        outbox: &Outbox,
+        id: ReplyId,
+        sid: String,
+        home: String,
+        presence: bool,
+    ) -> Outcome {
+        if self.conns[&conn].session.is_some() {
+            return Err(RpcError::new(
+                ErrorCode::InvalidRequest,
+                "peer.hello already sent on this connection",
+            ));
+        }
+        if self.by_sid.contains_key(&sid) {
+            return Err(RpcError::new(
+                ErrorCode::SidInUse,
+                format!("sid {sid} is already in use"),
+            ));
+        }
+        let peer_id = home_address(&home);
+        let from = session_address(&home, &sid);
+        let mut ops = Vec::new();
+        if presence {
+            self.homes.entry(home.clone()).or_default().push(conn);
+            ops.push(Op::Drain {
+                to: outbox.clone(),
+                addresses: vec![peer_id.clone(), from.clone()],
+                filter: GlobSet::everything(),
+            });
+            let joined = json!({"peer_id": peer_id, "sid": sid, "alias": null, "ts": now()});
+            ops.push(self.broadcast(Some(conn), method::PEER_JOINED, &joined));
+        }
+        self.by_sid.insert(sid.clone(), conn);
+        let result = json!({
+            "peer_id": peer_id,
+            "sid": sid,
+            "server_version": VERSION,
+            "protocol": PROTOCOL,
+            "features": FEATURES,
+        });
+        self.conn_mut(conn).session = Some(Session {
+            sid,
+            home,
+            peer_id,
+            from,
+            alias: None,
+            presence,
+            dm_filter: GlobSet::everything(),
+            subscriptions: BTreeSet::new(),
+        });
+        ops.extend(reply(outbox, id, &result));
+        Ok(ops)
+    }
+
+    fn set_alias(
+        &mut self,
+        conn: ConnId,
+        outbox: &Outbox,
+        id: ReplyId,
+        alias: Option<String>,
+    ) -> Outcome {
+        let session = self.session(conn);
+        let previous = session.alias.clone();
+        let old_address = session.alias_address();
+        let filter = session.dm_filter.clone();
+        let new_address = alias.as_ref().map(|a| session_address(&session.home, a));
+        if let Some(addr) = &new_address {
+            if self.aliases.get(addr).is_some_and(|holder| *holder != conn) {
+                let alias = alias.as_deref().unwrap_or_default();
+                return Err(RpcError::new(
+                    ErrorCode::AliasTaken,
+                    format!("alias {alias} is already in use in this home"),
+                ));
+            }
+        }
+        if let Some(old) = old_address {
+            self.aliases.remove(&old);
+        }
+        let mut ops = Vec::new();
+        if let Some(addr) = new_address {
+            self.aliases.insert(addr.clone(), conn);
+            if alias != previous {
+                ops.push(Op::Drain {
+                    to: outbox.clone(),
+                    addresses: vec![addr],
+                    filter,
+                });
+            }
+        }
+        let session = self.session_mut(conn);
+        session.alias = alias.clone();
+        let changed = json!({
+            "peer_id": session.peer_id, "sid": session.sid, "alias": alias,
+            "previous": previous, "ts": now(),
+        });
+        ops.push(self.broadcast(None, method::ALIAS_CHANGED, &changed));
+        ops.extend(reply(outbox, id, &json!({"ok": true, "alias": alias})));
+        Ok(ops)
+    }
+
+    /// Live sessions addressed by `to` (a valid `home:` address), but never `sender`,
+    /// and only those whose DM filter accepts `from`.
+    fn dm_recipients(&self, sender: ConnId, to: &str, from: &str) -> Vec<ConnId> {
+        let Ok(Address::Home(addr)) = Address::parse(to) else {
+            return Vec::new();
+        };
+        let targets: Vec<ConnId> = match addr.target {
+            None => self.homes.get(addr.home).cloned().unwrap_or_default(),
+            Some(Target::Alias(_)) => self.aliases.get(to).copied().into_iter().collect(),
+            Some(Target::Sid(sid)) => self
+                .by_sid
+                .get(sid)
+                .copied()
+                .filter(|c| self.session(*c).home == addr.home)
+                .into_iter()
+                .collect(),
+        };
+        targets
+            .into_iter()
+            .filter(|c| *c != sender && self.session(*c).dm_filter.matches(from))
+            .collect()
+    }
+
+    /// A new message from `conn`'s session, numbered.
+    fn message(
+        &mut self,
+        conn: ConnId,
+        to: String,
+        body: Box<RawValue>,
+        reply_to: Option<String>,
+    ) -> Message {
+        let session = self.session(conn);
+        let message = Message {
+            message_id: mint_message_id(),
+            from: session.from.clone(),
+            from_alias: session.alias.clone(),
+            to,
+            body,
+            reply_to,
+            ts: now(),
+            seq: Some(self.next_seq),
+        };
+        self.next_seq += 1;
+        message
+    }
+
+    /// `peer.wire_message` copies for watchers that are neither the sender nor a
+    /// recipient (recipients already get the `peer.message`).
+    fn wire_copies(&self, sender: ConnId, recipients: &[ConnId], m: &Message, queued: bool) -> Op {
+        let mut frames = Vec::new();
+        let mut wire: Option<Bytes> = None;
+        for w in &self.watchers {
+            let c = &self.conns[w];
+            let Some(watch) = &c.watch else { continue };
+            if *w == sender
+                || recipients.contains(w)
+                || !watch.from.matches(&m.from)
+                || !watch.to.matches(&m.to)
+            {
+                continue;
+            }
+            let frame = wire.get_or_insert_with(|| {
+                frame(
+                    method::WIRE_MESSAGE,
+                    &WireMessage {
+                        message: m,
+                        delivered: recipients.len(),
+                        queued,
+                    },
+                )
+            });
+            frames.push((c.outbox.clone(), Out::Frame(frame.clone())));
+        }
+        Op::Deliver(frames)
+    }
+
+    fn send(
+        &mut self,
+        conn: ConnId,
+        outbox: &Outbox,
+        id: ReplyId,
+        to: String,
+        body: Box<RawValue>,
+        reply_to: Option<String>,
+    ) -> Vec<Op> {
+        let recipients = self.dm_recipients(conn, &to, &self.session(conn).from);
+        let m = self.message(conn, to, body, reply_to);
+        let seq = m.seq.expect("numbered");
+        let queued = recipients.is_empty();
+        let frame = frame(method::MESSAGE, &m);
+        let deliveries = recipients
+            .iter()
+            .map(|c| {
+                (
+                    self.conns[c].outbox.clone(),
+                    Out::Dm {
+                        frame: frame.clone(),
+                        seq,
+                    },
+                )
+            })
+            .collect();
+        let wire = self.wire_copies(conn, &recipients, &m, queued);
+        let result =
+            json!({"message_id": m.message_id, "delivered": recipients.len(), "queued": queued});
+        let mut ops = vec![
+            Op::Insert {
+                message: m,
+                kind: Kind::Dm,
+                queued,
+            },
+            Op::Deliver(deliveries),
+            wire,
+        ];
+        ops.extend(reply(outbox, id, &result));
+        ops
+    }
+
+    fn publish(
+        &mut self,
+        conn: ConnId,
+        outbox: &Outbox,
+        id: ReplyId,
+        topic: String,
+        body: Box<RawValue>,
+    ) -> Vec<Op> {
+        let recipients: Vec<ConnId> = self
+            .subscribers
+            .get(&topic)
+            .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
+            .unwrap_or_default();
+        let m = self.message(conn, format!("topic:{topic}"), body, None);
+        let frame = frame(method::MESSAGE, &m);
+        let deliveries = recipients
+            .iter()
+            .map(|c| (self.conns[c].outbox.clone(), Out::Frame(frame.clone())))
+            .collect();
+        let wire = self.wire_copies(conn, &recipients, &m, false);
+        let result = json!({"message_id": m.message_id, "subscribers": recipients.len()});
+        let mut ops = vec![
+            Op::Insert {
+                message: m,
+                kind: Kind::Topic,
+                queued: false,
+            },
+            Op::Deliver(deliveries),
+            wire,
+        ];
+        ops.extend(reply(outbox, id, &result));
+        ops
+    }
+
+    fn unsubscribe(&mut self, conn: ConnId, topic: &str) {
+        if let Some(subs) = self.subscribers.get_mut(topic) {
+            subs.remove(&conn);
+            if subs.is_empty() {
+                self.subscribers.remove(topic);
+            }
+        }
+    }
+
+    fn list_peers(&self) -> serde_json::Value {
+        let peers: Vec<_> = self
+            .homes
+            .iter()
+            .map(|(home, conns)| {
+                let sessions: Vec<_> = conns
+                    .iter()
+                    .map(|c| {
+                        let s = self.session(*c);
+                        json!({"sid": s.sid, "alias": s.alias, "subscriptions": s.subscriptions})
+                    })
+                    .collect();
+                json!({"peer_id": home_address(home), "sessions": sessions})
+            })
+            .collect();
+        json!({ "peers": peers })
+    }
+
+    fn closed(&mut self, conn: ConnId) -> Vec<Op> {
+        let Some(c) = self.conns.remove(&conn) else {
+            return Vec::new();
+        };
+        self.watchers.remove(&conn);
+        let mut ops = Vec::new();
+        if let Some(s) = c.session {
+            self.by_sid.remove(&s.sid);
+            if let Some(addr) = s.alias_address() {
+                self.aliases.remove(&addr);
+            }
+            for topic in &s.subscriptions {
+                self.unsubscribe(conn, topic);
+            }
+            if s.presence {
+                if let Some(list) = self.homes.get_mut(&s.home) {
+                    list.retain(|c| *c != conn);
+                    if list.is_empty() {
+                        self.homes.remove(&s.home);
+                    }
+                }
+                let left =
+                    json!({"peer_id": s.peer_id, "sid": s.sid, "alias": s.alias, "ts": now()});
+                ops.push(self.broadcast(None, method::PEER_LEFT, &left));
+            }
+        }
+        ops.push(Op::Deliver(vec![(c.outbox, Out::Close)]));
+        ops
+    }
+
+    /// `peer.subscription_lost` for every subscription, then a close for every
+    /// connection.
+    fn shutdown(&mut self) -> Vec<Op> {
+        let mut frames = Vec::new();
+        for c in self.conns.values() {
+            for topic in c.session.iter().flat_map(|s| &s.subscriptions) {
+                let lost = json!({"topic": topic, "reason": SHUTDOWN_REASON});
+                frames.push((
+                    c.outbox.clone(),
+                    Out::Frame(frame(method::SUBSCRIPTION_LOST, &lost)),
+                ));
+            }
+            frames.push((c.outbox.clone(), Out::Close));
+        }
+        vec![Op::Deliver(frames)]
+    }
+}
+
+/// The router task: applies events in arrival order and forwards their operations.
+pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, store: Store) {
+    while let Some(event) = inbound.recv().await {
+        if let Inbound::Shutdown(done) = event {
+            for op in router.shutdown() {
+                store.send(op).await;
+            }
+            let (closed_tx, closed_rx) = oneshot::channel();
+            store.send(Op::Shutdown(closed_tx)).await;
+            let _ = closed_rx.await;
+            let _ = done.send(());
+            return;
+        }
+        for op in router.handle(event) {
+            store.send(op).await;
+        }
+    }
+}

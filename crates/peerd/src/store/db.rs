@@ -1,0 +1,305 @@
+//! The SQL of the store: each function is one operation on an open connection (or
+//! transaction), so the batching worker can compose them and tests can exercise
+//! them on a real file without the rest of the daemon.
+
+use peer_proto::Message;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde_json::value::RawValue;
+
+/// What a stored row is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Dm = 0,
+    Topic = 1,
+}
+
+const COLUMNS: &str = "seq, message_id, from_addr, from_alias, to_addr, body, reply_to, ts";
+
+fn message(row: &Row) -> rusqlite::Result<Message> {
+    let body: String = row.get(5)?;
+    let body = RawValue::from_string(body).map_err(|e| {
+        rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
+    })?;
+    Ok(Message {
+        seq: Some(row.get(0)?),
+        message_id: row.get(1)?,
+        from: row.get(2)?,
+        from_alias: row.get(3)?,
+        to: row.get(4)?,
+        body,
+        reply_to: row.get(6)?,
+        ts: row.get(7)?,
+    })
+}
+
+/// Stores `m` (whose `seq` is set); `queued` also puts it in its address's DM queue.
+pub fn insert(c: &Connection, m: &Message, kind: Kind, queued: bool) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO messages (seq, message_id, kind, to_addr, from_addr, from_alias, reply_to, body, ts, queued)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+    )?
+    .execute(params![
+        m.seq,
+        m.message_id,
+        kind as i64,
+        m.to,
+        m.from,
+        m.from_alias,
+        m.reply_to,
+        m.body.get(),
+        m.ts,
+        queued
+    ])?;
+    if kind == Kind::Topic {
+        c.prepare_cached(
+            "INSERT INTO topics (name, last_ts) VALUES (?1, ?2)
+             ON CONFLICT(name) DO UPDATE SET last_ts = excluded.last_ts",
+        )?
+        .execute(params![m.to.strip_prefix("topic:").unwrap_or(&m.to), m.ts])?;
+    }
+    Ok(())
+}
+
+/// Keeps only the newest `maxlen` queued DMs of `to`; older ones stay in history.
+pub fn trim_queue(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "UPDATE messages SET queued = 0 WHERE queued = 1 AND to_addr = ?1 AND seq <=
+           (SELECT seq FROM messages WHERE queued = 1 AND to_addr = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(params![to, maxlen as i64])
+}
+
+/// Keeps only the newest `maxlen` messages of the topic ring `to`.
+pub fn trim_ring(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
+    c.prepare_cached(
+        "DELETE FROM messages WHERE to_addr = ?1 AND seq <=
+           (SELECT seq FROM messages WHERE to_addr = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+    )?
+    .execute(params![to, maxlen as i64])
+}
+
+/// Takes the queued DMs of `addresses`, oldest first across all of them, that pass
+/// `accept`; those that do not stay queued.
+pub fn take_queued(
+    c: &Connection,
+    addresses: &[String],
+    accept: impl Fn(&Message) -> bool,
+) -> rusqlite::Result<Vec<Message>> {
+    let mut found = Vec::new();
+    for to in addresses {
+        let mut stmt = c.prepare_cached(&format!(
+            "SELECT {COLUMNS} FROM messages WHERE queued = 1 AND to_addr = ?1 ORDER BY seq"
+        ))?;
+        let rows = stmt.query_map([to], message)?;
+        for m in rows {
+            found.push(m?);
+        }
+    }
+    found.retain(|m| accept(m));
+    found.sort_by_key(|m| m.seq);
+    let mut unqueue = c.prepare_cached("UPDATE messages SET queued = 0 WHERE seq = ?1")?;
+    for m in &found {
+        unqueue.execute([m.seq])?;
+    }
+    Ok(found)
+}
+
+/// Puts messages back in their DM queues (they were handed to a connection that
+/// closed before writing them).
+pub fn requeue(c: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
+    let mut stmt =
+        c.prepare_cached("UPDATE messages SET queued = 1 WHERE seq = ?1 AND kind = 0")?;
+    for seq in seqs {
+        stmt.execute([seq])?;
+    }
+    Ok(())
+}
+
+/// The newest `n` messages to `to`, oldest first.
+pub fn last(c: &Connection, to: &str, n: u64) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT * FROM (SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 ORDER BY seq DESC LIMIT ?2)
+         ORDER BY seq"
+    ))?;
+    let n = i64::try_from(n).unwrap_or(i64::MAX);
+    let rows = stmt.query_map(params![to, n], message)?;
+    rows.collect()
+}
+
+/// Up to `limit` messages to `to` after the message `since`, oldest first; when
+/// `since` is absent or unknown, the newest `limit`.
+pub fn history(
+    c: &Connection,
+    to: &str,
+    since: Option<&str>,
+    limit: u32,
+) -> rusqlite::Result<Vec<Message>> {
+    let anchor: Option<i64> = match since {
+        Some(id) => c
+            .prepare_cached("SELECT seq FROM messages WHERE message_id = ?1 AND to_addr = ?2")?
+            .query_row(params![id, to], |r| r.get(0))
+            .optional()?,
+        None => None,
+    };
+    let Some(anchor) = anchor else {
+        return last(c, to, limit.into());
+    };
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+    ))?;
+    let rows = stmt.query_map(params![to, anchor, limit], message)?;
+    rows.collect()
+}
+
+/// Every topic with stored messages, with the time of its newest.
+pub fn topics(c: &Connection) -> rusqlite::Result<Vec<(String, f64)>> {
+    let mut stmt = c.prepare_cached("SELECT name, last_ts FROM topics")?;
+    let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    rows.collect()
+}
+
+/// How many DMs wait in queues.
+pub fn queued_count(c: &Connection) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT count(*) FROM messages WHERE queued = 1")?
+        .query_row([], |r| r.get(0))
+}
+
+/// The highest `seq` ever handed out, so numbering goes on after a restart even if
+/// the newest rows were purged.
+pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
+    c.query_row(
+        "SELECT max(coalesce((SELECT max(seq) FROM messages), 0),
+                    coalesce((SELECT value FROM meta WHERE key = 'max_seq'), 0))",
+        [],
+        |r| r.get(0),
+    )
+}
+
+/// Deletes up to `chunk` messages older than `cutoff` (seconds since the epoch) and
+/// forgets topics left with no message. Returns how many messages were deleted.
+pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Result<usize> {
+    let high = max_seq(c)?;
+    c.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES ('max_seq', ?1)
+                      ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute([high])?;
+    let deleted = c
+        .prepare_cached(
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE ts < ?1 LIMIT ?2)",
+        )?
+        .execute(params![cutoff, chunk as i64])?;
+    if deleted > 0 {
+        c.prepare_cached(
+            "DELETE FROM topics WHERE NOT EXISTS
+               (SELECT 1 FROM messages WHERE to_addr = 'topic:' || topics.name)",
+        )?
+        .execute([])?;
+    }
+    Ok(deleted)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::schema;
+
+    fn msg(seq: i64, to: &str, ts: f64) -> Message {
+        Message {
+            message_id: format!("msg_{seq}"),
+            from: "home:~#sess_abcdefghijklmnop".into(),
+            from_alias: None,
+            to: to.into(),
+            body: RawValue::from_string(format!("{{\"n\":{seq}}}")).unwrap(),
+            reply_to: None,
+            ts,
+            seq: Some(seq),
+        }
+    }
+
+    fn db() -> (tempfile::TempDir, Connection) {
+        let dir = tempfile::tempdir().unwrap();
+        let c = schema::open(&dir.path().join("t.db")).unwrap();
+        (dir, c)
+    }
+
+    fn seqs(ms: &[Message]) -> Vec<i64> {
+        ms.iter().map(|m| m.seq.unwrap()).collect()
+    }
+
+    #[test]
+    fn queues_are_bounded_and_drained_oldest_first_across_addresses() {
+        let (_d, c) = db();
+        for seq in 1..=5 {
+            insert(&c, &msg(seq, "home:~", 1.0), Kind::Dm, true).unwrap();
+            trim_queue(&c, "home:~", 3).unwrap();
+        }
+        insert(
+            &c,
+            &msg(6, "home:~#sess_abcdefghijklmnop", 1.0),
+            Kind::Dm,
+            true,
+        )
+        .unwrap();
+        assert_eq!(queued_count(&c).unwrap(), 4);
+        let addrs = [
+            "home:~".to_string(),
+            "home:~#sess_abcdefghijklmnop".to_string(),
+        ];
+        let skip_4 = |m: &Message| m.seq != Some(4);
+        assert_eq!(
+            seqs(&take_queued(&c, &addrs, skip_4).unwrap()),
+            vec![3, 5, 6]
+        );
+        assert_eq!(seqs(&take_queued(&c, &addrs, |_| true).unwrap()), vec![4]);
+        assert!(take_queued(&c, &addrs, |_| true).unwrap().is_empty());
+        requeue(&c, &[5]).unwrap();
+        assert_eq!(seqs(&take_queued(&c, &addrs, |_| true).unwrap()), vec![5]);
+        // Delivered or dropped, DMs stay in history.
+        assert_eq!(
+            seqs(&history(&c, "home:~", None, 100).unwrap()),
+            vec![1, 2, 3, 4, 5]
+        );
+    }
+
+    #[test]
+    fn rings_history_and_since() {
+        let (_d, c) = db();
+        for seq in 1..=8 {
+            insert(&c, &msg(seq, "topic:t", seq as f64), Kind::Topic, false).unwrap();
+            trim_ring(&c, "topic:t", 5).unwrap();
+        }
+        assert_eq!(seqs(&last(&c, "topic:t", 2).unwrap()), vec![7, 8]);
+        assert_eq!(
+            seqs(&history(&c, "topic:t", None, 100).unwrap()),
+            vec![4, 5, 6, 7, 8]
+        );
+        assert_eq!(
+            seqs(&history(&c, "topic:t", Some("msg_5"), 2).unwrap()),
+            vec![6, 7]
+        );
+        assert_eq!(
+            seqs(&history(&c, "topic:t", Some("msg_1"), 2).unwrap()),
+            vec![7, 8]
+        );
+        assert_eq!(topics(&c).unwrap(), vec![("t".to_string(), 8.0)]);
+        assert_eq!(
+            history(&c, "topic:t", None, 1).unwrap()[0].body.get(),
+            "{\"n\":8}"
+        );
+    }
+
+    #[test]
+    fn purge_keeps_numbering_and_drops_empty_topics() {
+        let (_d, c) = db();
+        insert(&c, &msg(1, "topic:old", 10.0), Kind::Topic, false).unwrap();
+        insert(&c, &msg(2, "home:~", 10.0), Kind::Dm, true).unwrap();
+        insert(&c, &msg(3, "topic:new", 100.0), Kind::Topic, false).unwrap();
+        assert_eq!(purge_before(&c, 50.0, 1).unwrap(), 1);
+        assert_eq!(purge_before(&c, 50.0, 10).unwrap(), 1);
+        assert_eq!(purge_before(&c, 50.0, 10).unwrap(), 0);
+        assert_eq!(topics(&c).unwrap(), vec![("new".to_string(), 100.0)]);
+        assert_eq!(purge_before(&c, 500.0, 10).unwrap(), 1);
+        assert_eq!(max_seq(&c).unwrap(), 3);
+    }
+}

@@ -1,0 +1,394 @@
+//! The store: one thread that owns the SQLite connection and applies operations in
+//! the order the router sent them, committing them in batches (group commit).
+//!
+//! Everything the daemon writes to a socket passes through here: the frames of a
+//! batch are pushed to their outboxes only after the batch has committed. That one
+//! rule gives the guarantees of SPEC §2 and §6 together: an answered `send` or
+//! `publish` is on disk; nobody sees a message that could still be lost; and frames
+//! reach each connection in the order the router produced them, with reads (queue
+//! drains, replays, history) falling in their place in that order.
+
+mod db;
+pub mod schema;
+
+pub use db::Kind;
+
+use crate::config::{Config, PURGE_CHUNK, STORE_BATCH, STORE_QUEUE};
+use crate::outbox::{Out, Outbox};
+use anyhow::Context;
+use bytes::Bytes;
+use peer_proto::glob::GlobSet;
+use peer_proto::message::method;
+use peer_proto::rpc::{error_frame, notification_frame, response_frame};
+use peer_proto::{ErrorCode, Message, RpcError};
+use rusqlite::Connection;
+use serde::Serialize;
+use serde_json::json;
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tokio::sync::{mpsc, oneshot};
+
+/// A request id to answer; `None` for notifications (they get no answer).
+pub type ReplyId = Option<Box<RawValue>>;
+
+/// Live numbers the router knows, completed by the store for `peer.status`.
+#[derive(Debug, Serialize)]
+pub struct LiveStatus {
+    pub server_version: &'static str,
+    pub pid: u32,
+    pub uptime_s: f64,
+    pub connections: usize,
+    pub sessions: usize,
+}
+
+/// One operation, applied in order.
+#[derive(Debug)]
+pub enum Op {
+    /// Make `message` durable; `queued` also puts it in its DM queue.
+    Insert {
+        message: Message,
+        kind: Kind,
+        queued: bool,
+    },
+    /// Push notification frames once everything before them is durable.
+    Deliver(Vec<(Outbox, Out)>),
+    /// Push a response frame; on a failed commit it becomes an internal error.
+    Reply {
+        to: Outbox,
+        id: Box<RawValue>,
+        frame: Bytes,
+    },
+    /// Deliver (and dequeue) the queued DMs of `addresses` that pass `filter`.
+    Drain {
+        to: Outbox,
+        addresses: Vec<String>,
+        filter: GlobSet,
+    },
+    /// Re-send the newest `last` messages of topic address `address`.
+    Replay {
+        to: Outbox,
+        address: String,
+        last: u64,
+    },
+    /// Answer `peer.history`.
+    History {
+        to: Outbox,
+        id: ReplyId,
+        address: String,
+        since: Option<String>,
+        limit: u32,
+    },
+    /// Answer `peer.list_topics`, given the live subscriber counts.
+    ListTopics {
+        to: Outbox,
+        id: ReplyId,
+        subscribers: BTreeMap<String, usize>,
+    },
+    /// Answer `peer.status`.
+    Status {
+        to: Outbox,
+        id: ReplyId,
+        live: LiveStatus,
+        topics_subscribed: Vec<String>,
+    },
+    /// Put DMs that were never written back into their queues.
+    Requeue(Vec<i64>),
+    /// Delete history older than the retention period.
+    Purge,
+    /// Commit, checkpoint, close the database and stop the thread.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// The router's handle on the store thread.
+#[derive(Clone)]
+pub struct Store {
+    tx: mpsc::Sender<Op>,
+}
+
+impl Store {
+    /// Opens the database (creating the state directory `0700`) and starts the store
+    /// thread. Returns the handle and the next message `seq` to hand out.
+    pub fn start(config: &Config) -> anyhow::Result<(Store, i64)> {
+        create_private_dir(&config.state_dir)?;
+        let conn = schema::open(&config.db_path())?;
+        let next_seq = db::max_seq(&conn)? + 1;
+        let (tx, rx) = mpsc::channel(STORE_QUEUE);
+        let limits = Limits {
+            db_path: config.db_path(),
+            dm_maxlen: config.dm_maxlen,
+            topic_maxlen: config.topic_maxlen,
+            retention_s: f64::from(config.retention_days) * 86_400.0,
+        };
+        let worker = Worker {
+            conn,
+            rx,
+            limits,
+            purging: false,
+        };
+        std::thread::Builder::new()
+            .name("peerd-store".into())
+            .spawn(move || worker.run())
+            .context("starting the store thread")?;
+        Ok((Store { tx }, next_seq))
+    }
+
+    /// Queues `op`; waits only when the store is [`STORE_QUEUE`] operations behind.
+    pub async fn send(&self, op: Op) {
+        if self.tx.send(op).await.is_err() {
+            tracing::error!("store thread is gone; operation dropped");
+        }
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))
+}
+
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Frames produced by a batch, pushed after it commits.
+#[derive(Default)]
+struct Pending {
+    frames: Vec<(Outbox, Out)>,
+    /// Indexes into `frames` of responses, with their ids, to turn into errors if
+    /// the commit fails.
+    replies: Vec<(usize, Box<RawValue>)>,
+    shutdown: Option<oneshot::Sender<()>>,
+    purge_more: bool,
+}
+
+impl Pending {
+    fn push(&mut self, to: &Outbox, out: Out) {
+        self.frames.push((to.clone(), out));
+    }
+
+    fn reply(&mut self, to: &Outbox, id: ReplyId, result: &impl Serialize) {
+        if let Some(id) = id {
+            let frame = Bytes::from(response_frame(&id, result));
+            self.replies.push((self.frames.len(), id));
+            self.push(to, Out::Frame(frame));
+        }
+    }
+
+    fn messages(&mut self, to: &Outbox, messages: Vec<Message>, as_dm: bool) {
+        for m in messages {
+            let frame = Bytes::from(notification_frame(method::MESSAGE, &m));
+            let out = match (as_dm, m.seq) {
+                (true, Some(seq)) => Out::Dm { frame, seq },
+                _ => Out::Frame(frame),
+            };
+            self.push(to, out);
+        }
+    }
+}
+
+struct Worker {
+    conn: Connection,
+    rx: mpsc::Receiver<Op>,
+    limits: Limits,
+    /// A purge found more than one chunk to delete and goes on between batches.
+    purging: bool,
+}
+
+impl Worker {
+    fn run(mut self) {
+        loop {
+            let first = if self.purging {
+                match self.rx.try_recv() {
+                    Ok(op) => op,
+                    Err(mpsc::error::TryRecvError::Empty) => Op::Purge,
+                    Err(mpsc::error::TryRecvError::Disconnected) => break,
+                }
+            } else {
+                match self.rx.blocking_recv() {
+                    Some(op) => op,
+                    None => break,
+                }
+            };
+            let mut batch = vec![first];
+            while batch.len() < STORE_BATCH {
+                match self.rx.try_recv() {
+                    Ok(op) => batch.push(op),
+                    Err(_) => break,
+                }
+            }
+            if let Some(done) = self.run_batch(batch) {
+                self.close();
+                let _ = done.send(());
+                return;
+            }
+        }
+        self.close();
+    }
+
+    fn close(&mut self) {
+        if let Err(e) = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+            tracing::warn!("final checkpoint failed: {e}");
+        }
+    }
+
+    /// Applies `batch` in one transaction and pushes its frames after the commit.
+    /// Returns the shutdown acknowledgement if the batch asked to stop.
+    fn run_batch(&mut self, batch: Vec<Op>) -> Option<oneshot::Sender<()>> {
+        let mut pending = Pending::default();
+        let mut unwritten = Vec::new();
+        let result = self.apply_all(batch, &mut pending);
+        match result {
+            Ok(()) => {
+                for (to, out) in pending.frames {
+                    if let Err(back) = to.push(out) {
+                        unwritten.extend(back.dm_seq());
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!("store batch failed, answering its requests with errors: {e:#}");
+                let error = RpcError::new(
+                    ErrorCode::InternalError,
+                    "storage failure; nothing was stored",
+                );
+                for (index, id) in pending.replies {
+                    let (to, _) = &pending.frames[index];
+                    let _ = to.push(Out::Frame(Bytes::from(error_frame(Some(&id), &error))));
+                }
+            }
+        }
+        if !unwritten.is_empty() {
+            // The connection closed between routing and delivery.
+            if let Err(e) = db::requeue(&self.conn, &unwritten) {
+                tracing::error!(
+                    "re-queueing {} undelivered DMs failed: {e}",
+                    unwritten.len()
+                );
+            }
+        }
+        pending.shutdown
+    }
+
+    fn apply_all(&mut self, batch: Vec<Op>, pending: &mut Pending) -> anyhow::Result<()> {
+        let tx = self.conn.transaction()?;
+        for op in batch {
+            apply(&tx, op, pending, &self.limits)?;
+        }
+        tx.commit()?;
+        self.purging = pending.purge_more;
+        Ok(())
+    }
+}
+
+/// The settings the operations need.
+struct Limits {
+    dm_maxlen: usize,
+    topic_maxlen: usize,
+    retention_s: f64,
+    db_path: PathBuf,
+}
+
+fn apply(c: &Connection, op: Op, pending: &mut Pending, limits: &Limits) -> anyhow::Result<()> {
+    match op {
+        Op::Insert {
+            message,
+            kind,
+            queued,
+        } => {
+            db::insert(c, &message, kind, queued)?;
+            match kind {
+                Kind::Topic => db::trim_ring(c, &message.to, limits.topic_maxlen)?,
+                Kind::Dm if queued => db::trim_queue(c, &message.to, limits.dm_maxlen)?,
+                Kind::Dm => 0,
+            };
+        }
+        Op::Deliver(frames) => pending.frames.extend(frames),
+        Op::Reply { to, id, frame } => {
+            pending.replies.push((pending.frames.len(), id));
+            pending.push(&to, Out::Frame(frame));
+        }
+        Op::Drain {
+            to,
+            addresses,
+            filter,
+        } => {
+            let taken = db::take_queued(c, &addresses, |m| filter.matches(&m.from))?;
+            pending.messages(&to, taken, true);
+        }
+        Op::Replay { to, address, last } => {
+            let found = db::last(c, &address, last.min(limits.topic_maxlen as u64))?;
+            pending.messages(&to, found, false);
+        }
+        Op::History {
+            to,
+            id,
+            address,
+            since,
+            limit,
+        } => {
+            let messages = db::history(c, &address, since.as_deref(), limit)?;
+            pending.reply(&to, id, &json!({ "messages": messages }));
+        }
+        Op::ListTopics {
+            to,
+            id,
+            subscribers,
+        } => {
+            let mut topics: BTreeMap<String, (usize, Option<f64>)> = subscribers
+                .into_iter()
+                .map(|(name, n)| (name, (n, None)))
+                .collect();
+            for (name, ts) in db::topics(c)? {
+                topics.entry(name).or_insert((0, None)).1 = Some(ts);
+            }
+            let topics: Vec<_> = topics
+                .into_iter()
+                .map(|(name, (subscribers, last))| {
+                    json!({"name": name, "subscribers": subscribers, "last_message_at": last})
+                })
+                .collect();
+            pending.reply(&to, id, &json!({ "topics": topics }));
+        }
+        Op::Status {
+            to,
+            id,
+            live,
+            topics_subscribed,
+        } => {
+            let mut names: std::collections::BTreeSet<String> =
+                db::topics(c)?.into_iter().map(|(n, _)| n).collect();
+            names.extend(topics_subscribed);
+            let db_bytes: u64 = ["", "-wal"]
+                .iter()
+                .filter_map(|suffix| {
+                    let mut p = limits.db_path.clone().into_os_string();
+                    p.push(suffix);
+                    std::fs::metadata(p).ok().map(|m| m.len())
+                })
+                .sum();
+            let mut status = serde_json::to_value(&live)?;
+            status["topics"] = json!(names.len());
+            status["queued_dms"] = json!(db::queued_count(c)?);
+            status["db_bytes"] = json!(db_bytes);
+            pending.reply(&to, id, &status);
+        }
+        Op::Requeue(seqs) => db::requeue(c, &seqs)?,
+        Op::Purge => {
+            let deleted = db::purge_before(c, now() - limits.retention_s, PURGE_CHUNK)?;
+            if deleted > 0 {
+                tracing::info!(deleted, "purged expired history");
+            }
+            // A full chunk means more to go: the worker goes on between batches.
+            pending.purge_more = deleted == PURGE_CHUNK;
+        }
+        Op::Shutdown(done) => pending.shutdown = Some(done),
+    }
+    Ok(())
+}

@@ -1,0 +1,5 @@
+//! `blemees-peerd`: see the `peerd` crate.
+
+fn main() -> std::process::ExitCode {
+    peerd::cli::main()
+}
