@@ -37,9 +37,11 @@ pub enum Call {
         topic: String,
         body: Box<RawValue>,
     },
+    /// `since` (catch up after that message) wins over `replay` (the last N).
     Subscribe {
         topic: String,
         replay: u64,
+        since: Option<String>,
     },
     Unsubscribe {
         topic: String,
@@ -179,7 +181,12 @@ fn subscribe(p: &Params) -> Result<Call, RpcError> {
     let replay = p
         .optional::<u64>("replay", "a non-negative integer")?
         .unwrap_or(0);
-    Ok(Call::Subscribe { topic, replay })
+    let since = p.optional::<String>("since", "a message id or omitted")?;
+    Ok(Call::Subscribe {
+        topic,
+        replay,
+        since,
+    })
 }
 
 fn history(p: &Params) -> Result<Call, RpcError> {

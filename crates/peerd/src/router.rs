@@ -10,7 +10,7 @@ use crate::call::{Call, Parsed};
 use crate::outbox::{ConnId, Out, Outbox};
 use crate::store::{now, Kind, LiveStatus, Op, ReplyId, Store};
 use bytes::Bytes;
-use peer_proto::address::{home_address, session_address, Address, Target};
+use peer_proto::address::{home_address, session_address, topic_address, Address, Target};
 use peer_proto::glob::GlobSet;
 use peer_proto::identity::mint_message_id;
 use peer_proto::message::{method, WireMessage};
@@ -24,7 +24,7 @@ use std::time::Instant;
 use tokio::sync::{mpsc, oneshot};
 
 /// Optional protocol features this daemon implements, listed in the hello result.
-pub const FEATURES: &[&str] = &["seq", "queued", "presence", "status"];
+pub const FEATURES: &[&str] = &["seq", "queued", "presence", "status", "since"];
 
 /// Why subscribers are told they lost their subscriptions at shutdown.
 const SHUTDOWN_REASON: &str = "daemon shutting down";
@@ -222,19 +222,23 @@ impl Router {
                 Ok(self.send(conn, outbox, id, to, body, reply_to))
             }
             Call::Publish { topic, body } => Ok(self.publish(conn, outbox, id, topic, body)),
-            Call::Subscribe { topic, replay } => {
+            Call::Subscribe {
+                topic,
+                replay,
+                since,
+            } => {
                 self.subscribers
                     .entry(topic.clone())
                     .or_default()
                     .insert(conn);
                 self.session_mut(conn).subscriptions.insert(topic.clone());
                 let mut ops = Vec::new();
-                if replay > 0 {
-                    let address = format!("topic:{topic}");
+                if replay > 0 || since.is_some() {
                     ops.push(Op::Replay {
                         to: outbox.clone(),
-                        address,
+                        address: topic_address(&topic),
                         last: replay,
+                        since,
                     });
                 }
                 ops.extend(reply(outbox, id, &json!({"topic": topic, "ok": true})));
@@ -563,7 +567,7 @@ impl Router {
             .get(&topic)
             .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
             .unwrap_or_default();
-        let m = self.message(conn, format!("topic:{topic}"), body, None);
+        let m = self.message(conn, topic_address(&topic), body, None);
         let frame = frame(method::MESSAGE, &m);
         let deliveries = recipients
             .iter()

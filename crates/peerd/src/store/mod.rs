@@ -66,11 +66,13 @@ pub enum Op {
         addresses: Vec<String>,
         filter: GlobSet,
     },
-    /// Re-send the newest `last` messages of topic address `address`.
+    /// Re-send stored messages of topic address `address`: those after `since`
+    /// (the whole ring when that id is no longer in it), else the newest `last`.
     Replay {
         to: Outbox,
         address: String,
         last: u64,
+        since: Option<String>,
     },
     /// Answer `peer.history`.
     History {
@@ -322,8 +324,20 @@ fn apply(c: &Connection, op: Op, pending: &mut Pending, limits: &Limits) -> anyh
             let taken = db::take_queued(c, &addresses, |m| filter.matches(&m.from))?;
             pending.messages(&to, taken, true);
         }
-        Op::Replay { to, address, last } => {
-            let found = db::last(c, &address, last.min(limits.topic_maxlen as u64))?;
+        Op::Replay {
+            to,
+            address,
+            last,
+            since,
+        } => {
+            let ring = limits.topic_maxlen as u64;
+            let found = match since {
+                Some(id) => {
+                    let whole_ring = u32::try_from(ring).unwrap_or(u32::MAX);
+                    db::history(c, &address, Some(&id), whole_ring)?
+                }
+                None => db::last(c, &address, last.min(ring))?,
+            };
             pending.messages(&to, found, false);
         }
         Op::History {
