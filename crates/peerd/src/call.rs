@@ -17,11 +17,7 @@ pub const HISTORY_DEFAULT_LIMIT: u32 = 100;
 /// A validated request.
 #[derive(Debug)]
 pub enum Call {
-    Hello {
-        sid: String,
-        home: String,
-        presence: bool,
-    },
+    Hello(Hello),
     SetAlias {
         alias: Option<String>,
     },
@@ -59,6 +55,21 @@ pub enum Call {
     },
     Unwatch,
     Status,
+    Ack {
+        message_ids: Vec<String>,
+    },
+}
+
+/// `peer.hello` params.
+#[derive(Debug)]
+pub struct Hello {
+    pub sid: String,
+    pub home: String,
+    /// False for operator and CLI connections: not listed, no joined/left, no share
+    /// of home broadcasts or queues.
+    pub presence: bool,
+    /// DMs stay pending until acknowledged with `peer.ack`.
+    pub ack: bool,
 }
 
 /// What the router needs to order its checks: hello-first applies to every known
@@ -97,6 +108,9 @@ pub fn parse(method: &str, p: &Params) -> Parsed {
         "peer.watch" => watch(p),
         "peer.unwatch" => Ok(Call::Unwatch),
         "peer.status" => Ok(Call::Status),
+        "peer.ack" => p
+            .required::<Vec<String>>("message_ids", "a list of message ids")
+            .map(|message_ids| Call::Ack { message_ids }),
         _ => Err(RpcError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method: {method}"),
@@ -119,11 +133,13 @@ fn hello(p: &Params) -> Result<Call, RpcError> {
         ));
     }
     let presence = p.optional::<bool>("presence", "a boolean")?.unwrap_or(true);
-    Ok(Call::Hello {
+    let ack = p.optional::<bool>("ack", "a boolean")?.unwrap_or(false);
+    Ok(Call::Hello(Hello {
         sid,
         home,
         presence,
-    })
+        ack,
+    }))
 }
 
 fn set_alias(p: &Params) -> Result<Call, RpcError> {
@@ -250,7 +266,11 @@ mod tests {
                 "peer.hello",
                 r#"{"sid":"sess_abcdefghijklmnop","home":"~/p"}"#
             ),
-            Ok(Call::Hello { presence: true, .. })
+            Ok(Call::Hello(Hello {
+                presence: true,
+                ack: false,
+                ..
+            }))
         ));
         assert_eq!(code("peer.hello", r#"{"sid":"x","home":"~"}"#), -32602);
         assert_eq!(

@@ -16,6 +16,10 @@ pub const DEFAULT_MAX_OUTBOX_BYTES: usize = 16 * 1024 * 1024;
 pub const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a closing connection may take to accept its last frames.
 pub const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+/// Bytes of request lines read but not yet applied by the store, across all
+/// connections. Readers wait when it is spent, so a flood of large messages is
+/// held back at the socket instead of growing the daemon's queues.
+pub const INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
 /// Requests waiting for the router, across all connections; readers wait when full,
 /// which is the back-pressure that keeps a flood from growing memory.
 pub const ROUTER_QUEUE: usize = 8192;

@@ -5,32 +5,45 @@
 //! own task, so many clients are parsed in parallel and the router only routes.
 
 use crate::call;
-use crate::config::CLOSE_LINGER;
+use crate::config::{CLOSE_LINGER, INFLIGHT_BYTES};
 use crate::outbox::{outbox, ConnId, Out, OutboxReceiver};
 use crate::router::Inbound;
 use futures::StreamExt;
 use peer_proto::rpc::decode;
 use peer_proto::{ErrorCode, RpcError};
+use std::sync::Arc;
 use tokio::io::{AsyncWriteExt, BufWriter};
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
 use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
 use tokio_util::sync::CancellationToken;
 
 /// Bytes the writer gathers before a write system call.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-/// Serves one accepted connection until it closes. `stop` ends reading at daemon
-/// shutdown; the router then closes the outbox after the last notifications.
-pub async fn serve(
-    stream: UnixStream,
-    conn: ConnId,
-    router: mpsc::Sender<Inbound>,
-    max_line_bytes: usize,
-    max_outbox_bytes: usize,
-    stop: CancellationToken,
-) {
+/// What every connection shares.
+pub struct Shared {
+    pub router: mpsc::Sender<Inbound>,
+    pub max_line_bytes: usize,
+    pub max_outbox_bytes: usize,
+    /// Bytes of lines in flight between readers and the store ([`INFLIGHT_BYTES`]).
+    pub budget: Arc<Semaphore>,
+    /// Cancelled at daemon shutdown: stop reading; the router then closes each
+    /// outbox after its last notifications.
+    pub stop: CancellationToken,
+}
+
+/// Serves one accepted connection until it closes.
+pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
+    let Shared {
+        router,
+        max_line_bytes,
+        max_outbox_bytes,
+        budget,
+        stop,
+    } = &*shared;
+    let (max_line_bytes, max_outbox_bytes) = (*max_line_bytes, *max_outbox_bytes);
     let cancel = CancellationToken::new();
     let (tx, rx) = outbox(conn, max_outbox_bytes, cancel.clone());
     if router
@@ -68,10 +81,18 @@ pub async fn serve(
                     .await;
                 break;
             }
-            Some(Ok(line)) => match line_event(conn, &line) {
-                Some(event) => event,
-                None => continue,
-            },
+            Some(Ok(line)) => {
+                let cost = line.len().clamp(1, INFLIGHT_BYTES) as u32;
+                let permit = tokio::select! {
+                    _ = cancel.cancelled() => break,
+                    _ = stop.cancelled() => break,
+                    permit = budget.clone().acquire_many_owned(cost) => permit.ok(),
+                };
+                match line_event(conn, &line, permit) {
+                    Some(event) => event,
+                    None => continue,
+                }
+            }
         };
         if router.send(event).await.is_err() {
             break;
@@ -95,7 +116,7 @@ pub async fn serve(
 
 /// The router event for one line, or None for a blank line or an answerless
 /// notification error.
-fn line_event(conn: ConnId, line: &[u8]) -> Option<Inbound> {
+fn line_event(conn: ConnId, line: &[u8], permit: Option<OwnedSemaphorePermit>) -> Option<Inbound> {
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
@@ -106,6 +127,7 @@ fn line_event(conn: ConnId, line: &[u8]) -> Option<Inbound> {
                 conn,
                 id: env.id.map(ToOwned::to_owned),
                 parsed,
+                permit,
             })
         }
         Err(rejected) if rejected.is_notification => None,

@@ -57,6 +57,8 @@ struct Inner {
     queued_bytes: AtomicUsize,
     max_bytes: usize,
     overflowed: AtomicBool,
+    /// Set once by a `peer.hello` with `ack: true`.
+    ack_mode: AtomicBool,
     /// Cancelled when the connection must end (overflow, shutdown, write error).
     cancel: CancellationToken,
 }
@@ -76,6 +78,7 @@ pub fn outbox(id: ConnId, max_bytes: usize, cancel: CancellationToken) -> (Outbo
         queued_bytes: AtomicUsize::new(0),
         max_bytes,
         overflowed: AtomicBool::new(false),
+        ack_mode: AtomicBool::new(false),
         cancel,
     });
     (
@@ -91,17 +94,36 @@ impl Outbox {
         self.inner.id
     }
 
-    /// Queues `out`. Gives it back when the connection is gone or has just been cut
-    /// off for falling more than `max_bytes` behind.
+    /// Whether DMs to this connection stay pending until it acknowledges them.
+    pub fn ack_mode(&self) -> bool {
+        self.inner.ack_mode.load(Ordering::Relaxed)
+    }
+
+    /// Called by the router, before any DM can be routed here.
+    pub fn set_ack_mode(&self) {
+        self.inner.ack_mode.store(true, Ordering::Relaxed);
+    }
+
+    /// Queues `out`; see [`Outbox::push_all`].
     pub fn push(&self, out: Out) -> Result<(), Out> {
+        self.push_all(vec![out]).map_err(|mut back| back.remove(0))
+    }
+
+    /// Queues `outs`, which arrive together (one store batch's frames for this
+    /// connection, such as a whole queue drain). The limit is checked once, before:
+    /// a connection that already has more than `max_bytes` unread is cut off, but a
+    /// burst that starts within the limit is accepted whole, so a backlog larger
+    /// than the limit can still be delivered to a reader that keeps up.
+    ///
+    /// Gives back what was not queued: everything if the connection is gone or cut
+    /// off.
+    pub fn push_all(&self, outs: Vec<Out>) -> Result<(), Vec<Out>> {
         let inner = &self.inner;
         if inner.overflowed.load(Ordering::Relaxed) {
-            return Err(out);
+            return Err(outs);
         }
-        let len = out.len();
-        let queued = inner.queued_bytes.fetch_add(len, Ordering::Relaxed) + len;
+        let queued = inner.queued_bytes.load(Ordering::Relaxed);
         if queued > inner.max_bytes {
-            inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             inner.overflowed.store(true, Ordering::Relaxed);
             tracing::warn!(
                 conn = inner.id,
@@ -109,12 +131,20 @@ impl Outbox {
                 "slow reader: outbox limit reached, disconnecting"
             );
             inner.cancel.cancel();
-            return Err(out);
+            return Err(outs);
         }
-        inner.tx.send(out).map_err(|e| {
-            inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            e.0
-        })
+        let mut outs = outs.into_iter();
+        while let Some(out) = outs.next() {
+            let len = out.len();
+            inner.queued_bytes.fetch_add(len, Ordering::Relaxed);
+            if let Err(e) = inner.tx.send(out) {
+                inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                let mut back = vec![e.0];
+                back.extend(outs);
+                return Err(back);
+            }
+        }
+        Ok(())
     }
 }
 
@@ -159,13 +189,14 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn cuts_off_a_reader_past_the_byte_limit() {
+    async fn cuts_off_a_reader_that_is_past_the_byte_limit() {
         let cancel = CancellationToken::new();
         let (tx, mut rx) = outbox(1, 100, cancel.clone());
         tx.push(frame(60)).unwrap();
         assert_eq!(rx.recv().await.unwrap().len(), 60);
         tx.push(frame(60)).unwrap();
-        tx.push(frame(40)).unwrap();
+        tx.push(frame(41)).unwrap();
+        assert!(!cancel.is_cancelled(), "it started within the limit");
         let back = tx
             .push(Out::Dm {
                 frame: Bytes::from_static(b"d"),
@@ -176,6 +207,18 @@ mod tests {
         assert!(cancel.is_cancelled());
         assert!(tx.push(frame(1)).is_err(), "stays cut off");
         assert_eq!(rx.close().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn accepts_a_burst_that_starts_within_the_limit() {
+        let cancel = CancellationToken::new();
+        let (tx, mut rx) = outbox(1, 100, cancel.clone());
+        tx.push_all((0..5).map(|_| frame(60)).collect()).unwrap();
+        assert!(!cancel.is_cancelled());
+        for _ in 0..5 {
+            rx.recv().await.unwrap();
+        }
+        tx.push(frame(1)).unwrap();
     }
 
     #[tokio::test]

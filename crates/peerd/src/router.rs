@@ -6,7 +6,7 @@
 //! [`run`] feeds it events and forwards the operations, so the router never waits
 //! on a socket or a disk, and its decisions can be unit-tested without either.
 
-use crate::call::{Call, Parsed};
+use crate::call::{Call, Hello, Parsed};
 use crate::outbox::{ConnId, Out, Outbox};
 use crate::store::{now, Kind, LiveStatus, Op, ReplyId, Store};
 use bytes::Bytes;
@@ -21,10 +21,10 @@ use serde_json::json;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// Optional protocol features this daemon implements, listed in the hello result.
-pub const FEATURES: &[&str] = &["seq", "queued", "presence", "status", "since"];
+pub const FEATURES: &[&str] = &["seq", "queued", "presence", "status", "since", "ack"];
 
 /// Why subscribers are told they lost their subscriptions at shutdown.
 const SHUTDOWN_REASON: &str = "daemon shutting down";
@@ -39,6 +39,9 @@ pub enum Inbound {
         conn: ConnId,
         id: ReplyId,
         parsed: Parsed,
+        /// The line's share of the in-flight byte budget, released once the store
+        /// has applied everything the request caused.
+        permit: Option<OwnedSemaphorePermit>,
     },
     /// A line that could not be decoded: answer with `error` (id null when `id` is
     /// None), then close the connection if `close`.
@@ -161,7 +164,9 @@ impl Router {
                 );
                 Vec::new()
             }
-            Inbound::Request { conn, id, parsed } => self.request(conn, id, parsed),
+            Inbound::Request {
+                conn, id, parsed, ..
+            } => self.request(conn, id, parsed),
             Inbound::Reject {
                 conn,
                 id,
@@ -207,11 +212,7 @@ impl Router {
 
     fn call(&mut self, conn: ConnId, outbox: &Outbox, id: ReplyId, call: Call) -> Outcome {
         match call {
-            Call::Hello {
-                sid,
-                home,
-                presence,
-            } => self.hello(conn, outbox, id, sid, home, presence),
+            Call::Hello(hello) => self.hello(conn, outbox, id, hello),
             Call::SetAlias { alias } => self.set_alias(conn, outbox, id, alias),
             Call::SetDmFilter { patterns } => {
                 let result = json!({"ok": true, "patterns": patterns.patterns()});
@@ -283,6 +284,11 @@ impl Router {
                 self.conn_mut(conn).watch = None;
                 Ok(reply(outbox, id, &json!({"ok": true, "watching": false})))
             }
+            Call::Ack { message_ids } => Ok(vec![Op::Ack {
+                to: outbox.clone(),
+                id,
+                message_ids,
+            }]),
             Call::Status => {
                 let live = LiveStatus {
                     server_version: VERSION,
@@ -334,15 +340,13 @@ impl Router {
         Op::Deliver(frames)
     }
 
-    fn hello(
-        &mut self,
-        conn: ConnId,
-        outbox: &Outbox,
-        id: ReplyId,
-        sid: String,
-        home: String,
-        presence: bool,
-    ) -> Outcome {
+    fn hello(&mut self, conn: ConnId, outbox: &Outbox, id: ReplyId, hello: Hello) -> Outcome {
+        let Hello {
+            sid,
+            home,
+            presence,
+            ack,
+        } = hello;
         if self.conns[&conn].session.is_some() {
             return Err(RpcError::new(
                 ErrorCode::InvalidRequest,
@@ -354,6 +358,9 @@ impl Router {
                 ErrorCode::SidInUse,
                 format!("sid {sid} is already in use"),
             ));
+        }
+        if ack {
+            outbox.set_ack_mode();
         }
         let peer_id = home_address(&home);
         let from = session_address(&home, &sid);
@@ -641,6 +648,7 @@ impl Router {
                 ops.push(self.broadcast(None, method::PEER_LEFT, &left));
             }
         }
+        ops.push(Op::Release(conn));
         ops.push(Op::Deliver(vec![(c.outbox, Out::Close)]));
         ops
     }
@@ -665,7 +673,7 @@ impl Router {
 
 /// The router task: applies events in arrival order and forwards their operations.
 pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, store: Store) {
-    while let Some(event) = inbound.recv().await {
+    while let Some(mut event) = inbound.recv().await {
         if let Inbound::Shutdown(done) = event {
             for op in router.shutdown() {
                 store.send(op).await;
@@ -676,8 +684,16 @@ pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, store
             let _ = done.send(());
             return;
         }
-        for op in router.handle(event) {
-            store.send(op).await;
+        let mut permit = match &mut event {
+            Inbound::Request { permit, .. } => permit.take(),
+            _ => None,
+        };
+        let ops = router.handle(event);
+        let last = ops.len().saturating_sub(1);
+        for (i, op) in ops.into_iter().enumerate() {
+            // The store applies in order, so the last operation carries the permit.
+            let permit = if i == last { permit.take() } else { None };
+            store.send_holding(op, permit).await;
         }
     }
 }
@@ -721,7 +737,12 @@ mod tests {
             let env = decode(line.as_bytes()).unwrap();
             let parsed = call::parse(env.method, &env.params);
             let id = env.id.map(ToOwned::to_owned);
-            let ops = self.router.handle(Inbound::Request { conn, id, parsed });
+            let ops = self.router.handle(Inbound::Request {
+                conn,
+                id,
+                parsed,
+                permit: None,
+            });
             self.apply(ops);
         }
 

@@ -1,7 +1,7 @@
 //! The listener: claims the socket path safely, accepts same-user connections,
 //! and shuts everything down in order on SIGTERM/SIGINT.
 
-use crate::config::{Config, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH};
+use crate::config::{Config, INFLIGHT_BYTES, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH};
 use crate::connection;
 use crate::router::{self, Inbound, Router};
 use crate::store::Store;
@@ -9,9 +9,10 @@ use anyhow::{bail, Context};
 use std::io::ErrorKind;
 use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
 use std::path::Path;
+use std::sync::Arc;
 use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -38,6 +39,13 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     let mut sigterm = signal(SignalKind::terminate())?;
     let mut sigint = signal(SignalKind::interrupt())?;
     let stop = CancellationToken::new();
+    let shared = Arc::new(connection::Shared {
+        router: router_tx.clone(),
+        max_line_bytes: config.max_line_bytes,
+        max_outbox_bytes: config.max_outbox_bytes,
+        budget: Arc::new(Semaphore::new(INFLIGHT_BYTES)),
+        stop: stop.clone(),
+    });
     let tracker = TaskTracker::new();
     let own_uid = rustix::process::geteuid().as_raw();
     let mut next_conn = 0u64;
@@ -67,14 +75,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
             }
         }
         next_conn += 1;
-        tracker.spawn(connection::serve(
-            stream,
-            next_conn,
-            router_tx.clone(),
-            config.max_line_bytes,
-            config.max_outbox_bytes,
-            stop.clone(),
-        ));
+        tracker.spawn(connection::serve(stream, next_conn, shared.clone()));
     }
 
     tracing::info!("shutting down");

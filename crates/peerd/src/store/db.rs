@@ -6,6 +6,17 @@ use peer_proto::Message;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::value::RawValue;
 
+/// Where a DM stands; topic messages are always [`State::Done`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum State {
+    /// History only.
+    Done = 0,
+    /// Waiting in the queue of its `to` address.
+    Queued = 1,
+    /// Handed to an ack-mode connection, not yet acknowledged.
+    Pending = 2,
+}
+
 /// What a stored row is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Kind {
@@ -32,10 +43,10 @@ fn message(row: &Row) -> rusqlite::Result<Message> {
     })
 }
 
-/// Stores `m` (whose `seq` is set); `queued` also puts it in its address's DM queue.
-pub fn insert(c: &Connection, m: &Message, kind: Kind, queued: bool) -> rusqlite::Result<()> {
+/// Stores `m` (whose `seq` is set) in `state`.
+pub fn insert(c: &Connection, m: &Message, kind: Kind, state: State) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "INSERT INTO messages (seq, message_id, kind, to_addr, from_addr, from_alias, reply_to, body, ts, queued)
+        "INSERT INTO messages (seq, message_id, kind, to_addr, from_addr, from_alias, reply_to, body, ts, state)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
     )?
     .execute(params![
@@ -48,7 +59,7 @@ pub fn insert(c: &Connection, m: &Message, kind: Kind, queued: bool) -> rusqlite
         m.reply_to,
         m.body.get(),
         m.ts,
-        queued
+        state as i64
     ])?;
     if kind == Kind::Topic {
         c.prepare_cached(
@@ -63,8 +74,8 @@ pub fn insert(c: &Connection, m: &Message, kind: Kind, queued: bool) -> rusqlite
 /// Keeps only the newest `maxlen` queued DMs of `to`; older ones stay in history.
 pub fn trim_queue(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
     c.prepare_cached(
-        "UPDATE messages SET queued = 0 WHERE queued = 1 AND to_addr = ?1 AND seq <=
-           (SELECT seq FROM messages WHERE queued = 1 AND to_addr = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
+        "UPDATE messages SET state = 0 WHERE state = 1 AND to_addr = ?1 AND seq <=
+           (SELECT seq FROM messages WHERE state = 1 AND to_addr = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
     )?
     .execute(params![to, maxlen as i64])
 }
@@ -79,16 +90,17 @@ pub fn trim_ring(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<us
 }
 
 /// Takes the queued DMs of `addresses`, oldest first across all of them, that pass
-/// `accept`; those that do not stay queued.
+/// `accept`, moving them to `then`; those that do not pass stay queued.
 pub fn take_queued(
     c: &Connection,
     addresses: &[String],
     accept: impl Fn(&Message) -> bool,
+    then: State,
 ) -> rusqlite::Result<Vec<Message>> {
     let mut found = Vec::new();
     for to in addresses {
         let mut stmt = c.prepare_cached(&format!(
-            "SELECT {COLUMNS} FROM messages WHERE queued = 1 AND to_addr = ?1 ORDER BY seq"
+            "SELECT {COLUMNS} FROM messages WHERE state = 1 AND to_addr = ?1 ORDER BY seq"
         ))?;
         let rows = stmt.query_map([to], message)?;
         for m in rows {
@@ -97,20 +109,45 @@ pub fn take_queued(
     }
     found.retain(|m| accept(m));
     found.sort_by_key(|m| m.seq);
-    let mut unqueue = c.prepare_cached("UPDATE messages SET queued = 0 WHERE seq = ?1")?;
     for m in &found {
-        unqueue.execute([m.seq])?;
+        set_state(c, m.seq.unwrap_or_default(), then)?;
     }
     Ok(found)
+}
+
+/// Moves one DM to `state`.
+pub fn set_state(c: &Connection, seq: i64, state: State) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE messages SET state = ?2 WHERE seq = ?1 AND kind = 0")?
+        .execute(params![seq, state as i64])?;
+    Ok(())
+}
+
+/// Marks an acknowledged DM done, unless it went back to its queue meanwhile
+/// (another holder disconnected without acknowledging it).
+pub fn settle(c: &Connection, seq: i64) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE messages SET state = 0 WHERE seq = ?1 AND state = 2")?
+        .execute([seq])?;
+    Ok(())
+}
+
+/// The row of a message id.
+pub fn seq_of(c: &Connection, message_id: &str) -> rusqlite::Result<Option<i64>> {
+    c.prepare_cached("SELECT seq FROM messages WHERE message_id = ?1")?
+        .query_row([message_id], |r| r.get(0))
+        .optional()
+}
+
+/// Puts every DM still awaiting an ack back in its queue: at start-up, because the
+/// connections that held them belonged to a daemon that is gone.
+pub fn requeue_all_pending(c: &Connection) -> rusqlite::Result<usize> {
+    c.execute("UPDATE messages SET state = 1 WHERE state = 2", [])
 }
 
 /// Puts messages back in their DM queues (they were handed to a connection that
 /// closed before writing them).
 pub fn requeue(c: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
-    let mut stmt =
-        c.prepare_cached("UPDATE messages SET queued = 1 WHERE seq = ?1 AND kind = 0")?;
     for seq in seqs {
-        stmt.execute([seq])?;
+        set_state(c, *seq, State::Queued)?;
     }
     Ok(())
 }
@@ -160,7 +197,7 @@ pub fn topics(c: &Connection) -> rusqlite::Result<Vec<(String, f64)>> {
 
 /// How many DMs wait in queues.
 pub fn queued_count(c: &Connection) -> rusqlite::Result<i64> {
-    c.prepare_cached("SELECT count(*) FROM messages WHERE queued = 1")?
+    c.prepare_cached("SELECT count(*) FROM messages WHERE state = 1")?
         .query_row([], |r| r.get(0))
 }
 
@@ -231,14 +268,14 @@ mod tests {
     fn queues_are_bounded_and_drained_oldest_first_across_addresses() {
         let (_d, c) = db();
         for seq in 1..=5 {
-            insert(&c, &msg(seq, "home:~", 1.0), Kind::Dm, true).unwrap();
+            insert(&c, &msg(seq, "home:~", 1.0), Kind::Dm, State::Queued).unwrap();
             trim_queue(&c, "home:~", 3).unwrap();
         }
         insert(
             &c,
             &msg(6, "home:~#sess_abcdefghijklmnop", 1.0),
             Kind::Dm,
-            true,
+            State::Queued,
         )
         .unwrap();
         assert_eq!(queued_count(&c).unwrap(), 4);
@@ -248,13 +285,21 @@ mod tests {
         ];
         let skip_4 = |m: &Message| m.seq != Some(4);
         assert_eq!(
-            seqs(&take_queued(&c, &addrs, skip_4).unwrap()),
+            seqs(&take_queued(&c, &addrs, skip_4, State::Done).unwrap()),
             vec![3, 5, 6]
         );
-        assert_eq!(seqs(&take_queued(&c, &addrs, |_| true).unwrap()), vec![4]);
-        assert!(take_queued(&c, &addrs, |_| true).unwrap().is_empty());
+        assert_eq!(
+            seqs(&take_queued(&c, &addrs, |_| true, State::Done).unwrap()),
+            vec![4]
+        );
+        assert!(take_queued(&c, &addrs, |_| true, State::Done)
+            .unwrap()
+            .is_empty());
         requeue(&c, &[5]).unwrap();
-        assert_eq!(seqs(&take_queued(&c, &addrs, |_| true).unwrap()), vec![5]);
+        assert_eq!(
+            seqs(&take_queued(&c, &addrs, |_| true, State::Done).unwrap()),
+            vec![5]
+        );
         // Delivered or dropped, DMs stay in history.
         assert_eq!(
             seqs(&history(&c, "home:~", None, 100).unwrap()),
@@ -266,7 +311,13 @@ mod tests {
     fn rings_history_and_since() {
         let (_d, c) = db();
         for seq in 1..=8 {
-            insert(&c, &msg(seq, "topic:t", seq as f64), Kind::Topic, false).unwrap();
+            insert(
+                &c,
+                &msg(seq, "topic:t", seq as f64),
+                Kind::Topic,
+                State::Done,
+            )
+            .unwrap();
             trim_ring(&c, "topic:t", 5).unwrap();
         }
         assert_eq!(seqs(&last(&c, "topic:t", 2).unwrap()), vec![7, 8]);
@@ -292,14 +343,60 @@ mod tests {
     #[test]
     fn purge_keeps_numbering_and_drops_empty_topics() {
         let (_d, c) = db();
-        insert(&c, &msg(1, "topic:old", 10.0), Kind::Topic, false).unwrap();
-        insert(&c, &msg(2, "home:~", 10.0), Kind::Dm, true).unwrap();
-        insert(&c, &msg(3, "topic:new", 100.0), Kind::Topic, false).unwrap();
+        insert(&c, &msg(1, "topic:old", 10.0), Kind::Topic, State::Done).unwrap();
+        insert(&c, &msg(2, "home:~", 10.0), Kind::Dm, State::Queued).unwrap();
+        insert(&c, &msg(3, "topic:new", 100.0), Kind::Topic, State::Done).unwrap();
         assert_eq!(purge_before(&c, 50.0, 1).unwrap(), 1);
         assert_eq!(purge_before(&c, 50.0, 10).unwrap(), 1);
         assert_eq!(purge_before(&c, 50.0, 10).unwrap(), 0);
         assert_eq!(topics(&c).unwrap(), vec![("new".to_string(), 100.0)]);
         assert_eq!(purge_before(&c, 500.0, 10).unwrap(), 1);
         assert_eq!(max_seq(&c).unwrap(), 3);
+    }
+}
+
+#[cfg(test)]
+mod ack_tests {
+    use super::*;
+    use crate::store::schema;
+
+    #[test]
+    fn pending_dms_settle_on_ack_and_return_to_their_queue_after_a_crash() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = schema::open(&dir.path().join("t.db")).unwrap();
+        for seq in 1..=3 {
+            let m = Message {
+                message_id: format!("msg_{seq}"),
+                from: "home:~#sess_abcdefghijklmnop".into(),
+                from_alias: None,
+                to: "home:~/q".into(),
+                body: RawValue::from_string("1".into()).unwrap(),
+                reply_to: None,
+                ts: 1.0,
+                seq: Some(seq),
+            };
+            insert(&c, &m, Kind::Dm, State::Queued).unwrap();
+        }
+        let addrs = ["home:~/q".to_string()];
+        let taken = take_queued(&c, &addrs, |_| true, State::Pending).unwrap();
+        assert_eq!(taken.len(), 3);
+        assert_eq!(queued_count(&c).unwrap(), 0);
+        assert_eq!(seq_of(&c, "msg_2").unwrap(), Some(2));
+        assert_eq!(seq_of(&c, "msg_nope").unwrap(), None);
+        settle(&c, 2).unwrap();
+        // Settling never takes a DM out of its queue.
+        requeue(&c, &[3]).unwrap();
+        settle(&c, 3).unwrap();
+        assert_eq!(queued_count(&c).unwrap(), 1);
+        assert_eq!(
+            requeue_all_pending(&c).unwrap(),
+            1,
+            "only msg_1 was still pending"
+        );
+        let again = take_queued(&c, &addrs, |_| true, State::Done).unwrap();
+        assert_eq!(
+            again.iter().map(|m| m.seq.unwrap()).collect::<Vec<_>>(),
+            [1, 3]
+        );
     }
 }

@@ -8,13 +8,17 @@
 //! reach each connection in the order the router produced them, with reads (queue
 //! drains, replays, history) falling in their place in that order.
 
+mod acks;
 mod db;
 pub mod schema;
 
 pub use db::Kind;
 
+use acks::Acks;
+use db::State;
+
 use crate::config::{Config, PURGE_CHUNK, STORE_BATCH, STORE_QUEUE};
-use crate::outbox::{Out, Outbox};
+use crate::outbox::{ConnId, Out, Outbox};
 use anyhow::Context;
 use bytes::Bytes;
 use peer_proto::glob::GlobSet;
@@ -23,12 +27,12 @@ use peer_proto::rpc::{error_frame, notification_frame, response_frame};
 use peer_proto::{ErrorCode, Message, RpcError};
 use rusqlite::Connection;
 use serde::Serialize;
-use serde_json::json;
 use serde_json::value::RawValue;
-use std::collections::BTreeMap;
+use serde_json::{json, Value};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// A request id to answer; `None` for notifications (they get no answer).
 pub type ReplyId = Option<Box<RawValue>>;
@@ -97,6 +101,14 @@ pub enum Op {
     },
     /// Put DMs that were never written back into their queues.
     Requeue(Vec<i64>),
+    /// `peer.ack`: the connection has the DMs `message_ids` and needs them no more.
+    Ack {
+        to: Outbox,
+        id: ReplyId,
+        message_ids: Vec<String>,
+    },
+    /// The connection is gone: DMs it held unacknowledged go back to their queues.
+    Release(ConnId),
     /// Delete history older than the retention period.
     Purge,
     /// Commit, checkpoint, close the database and stop the thread.
@@ -106,7 +118,7 @@ pub enum Op {
 /// The router's handle on the store thread.
 #[derive(Clone)]
 pub struct Store {
-    tx: mpsc::Sender<Op>,
+    tx: mpsc::Sender<(Op, Option<OwnedSemaphorePermit>)>,
 }
 
 impl Store {
@@ -116,6 +128,13 @@ impl Store {
         create_private_dir(&config.state_dir)?;
         let conn = schema::open(&config.db_path())?;
         let next_seq = db::max_seq(&conn)? + 1;
+        let requeued = db::requeue_all_pending(&conn)?;
+        if requeued > 0 {
+            tracing::info!(
+                requeued,
+                "unacknowledged DMs from the last run are queued again"
+            );
+        }
         let (tx, rx) = mpsc::channel(STORE_QUEUE);
         let limits = Limits {
             db_path: config.db_path(),
@@ -127,6 +146,7 @@ impl Store {
             conn,
             rx,
             limits,
+            acks: Acks::default(),
             purging: false,
         };
         std::thread::Builder::new()
@@ -138,7 +158,12 @@ impl Store {
 
     /// Queues `op`; waits only when the store is [`STORE_QUEUE`] operations behind.
     pub async fn send(&self, op: Op) {
-        if self.tx.send(op).await.is_err() {
+        self.send_holding(op, None).await;
+    }
+
+    /// Queues `op`, keeping `permit` until the batch that applies it is done.
+    pub async fn send_holding(&self, op: Op, permit: Option<OwnedSemaphorePermit>) {
+        if self.tx.send((op, permit)).await.is_err() {
             tracing::error!("store thread is gone; operation dropped");
         }
     }
@@ -197,8 +222,9 @@ impl Pending {
 
 struct Worker {
     conn: Connection,
-    rx: mpsc::Receiver<Op>,
+    rx: mpsc::Receiver<(Op, Option<OwnedSemaphorePermit>)>,
     limits: Limits,
+    acks: Acks,
     /// A purge found more than one chunk to delete and goes on between batches.
     purging: bool,
 }
@@ -208,24 +234,27 @@ impl Worker {
         loop {
             let first = if self.purging {
                 match self.rx.try_recv() {
-                    Ok(op) => op,
-                    Err(mpsc::error::TryRecvError::Empty) => Op::Purge,
+                    Ok(queued) => queued,
+                    Err(mpsc::error::TryRecvError::Empty) => (Op::Purge, None),
                     Err(mpsc::error::TryRecvError::Disconnected) => break,
                 }
             } else {
                 match self.rx.blocking_recv() {
-                    Some(op) => op,
+                    Some(queued) => queued,
                     None => break,
                 }
             };
             let mut batch = vec![first];
             while batch.len() < STORE_BATCH {
                 match self.rx.try_recv() {
-                    Ok(op) => batch.push(op),
+                    Ok(queued) => batch.push(queued),
                     Err(_) => break,
                 }
             }
-            if let Some(done) = self.run_batch(batch) {
+            let (batch, permits): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
+            let shutdown = self.run_batch(batch);
+            drop(permits);
+            if let Some(done) = shutdown {
                 self.close();
                 let _ = done.send(());
                 return;
@@ -248,9 +277,9 @@ impl Worker {
         let result = self.apply_all(batch, &mut pending);
         match result {
             Ok(()) => {
-                for (to, out) in pending.frames {
-                    if let Err(back) = to.push(out) {
-                        unwritten.extend(back.dm_seq());
+                for (to, outs) in by_connection(pending.frames) {
+                    if let Err(back) = to.push_all(outs) {
+                        unwritten.extend(back.iter().filter_map(Out::dm_seq));
                     }
                 }
             }
@@ -280,13 +309,36 @@ impl Worker {
 
     fn apply_all(&mut self, batch: Vec<Op>, pending: &mut Pending) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
+        let mut applier = Apply {
+            c: &tx,
+            pending,
+            limits: &self.limits,
+            acks: &mut self.acks,
+        };
         for op in batch {
-            apply(&tx, op, pending, &self.limits)?;
+            applier.apply(op)?;
         }
         tx.commit()?;
         self.purging = pending.purge_more;
         Ok(())
     }
+}
+
+/// Groups frames by connection, keeping each connection's order (the order across
+/// connections does not matter), so each outbox takes its share as one burst.
+fn by_connection(frames: Vec<(Outbox, Out)>) -> Vec<(Outbox, Vec<Out>)> {
+    let mut groups: Vec<(Outbox, Vec<Out>)> = Vec::new();
+    let mut index: HashMap<ConnId, usize> = HashMap::new();
+    for (to, out) in frames {
+        match index.get(&to.id()) {
+            Some(&i) => groups[i].1.push(out),
+            None => {
+                index.insert(to.id(), groups.len());
+                groups.push((to, vec![out]));
+            }
+        }
+    }
+    groups
 }
 
 /// The settings the operations need.
@@ -297,112 +349,191 @@ struct Limits {
     db_path: PathBuf,
 }
 
-fn apply(c: &Connection, op: Op, pending: &mut Pending, limits: &Limits) -> anyhow::Result<()> {
-    match op {
-        Op::Insert {
-            message,
-            kind,
-            queued,
-        } => {
-            db::insert(c, &message, kind, queued)?;
-            match kind {
-                Kind::Topic => db::trim_ring(c, &message.to, limits.topic_maxlen)?,
-                Kind::Dm if queued => db::trim_queue(c, &message.to, limits.dm_maxlen)?,
-                Kind::Dm => 0,
-            };
-        }
-        Op::Deliver(frames) => pending.frames.extend(frames),
-        Op::Reply { to, id, frame } => {
-            pending.replies.push((pending.frames.len(), id));
-            pending.push(&to, Out::Frame(frame));
-        }
-        Op::Drain {
-            to,
-            addresses,
-            filter,
-        } => {
-            let taken = db::take_queued(c, &addresses, |m| filter.matches(&m.from))?;
-            pending.messages(&to, taken, true);
-        }
-        Op::Replay {
-            to,
-            address,
-            last,
-            since,
-        } => {
-            let ring = limits.topic_maxlen as u64;
-            let found = match since {
-                Some(id) => {
-                    let whole_ring = u32::try_from(ring).unwrap_or(u32::MAX);
-                    db::history(c, &address, Some(&id), whole_ring)?
+/// Applies operations inside one batch's transaction.
+struct Apply<'a> {
+    c: &'a Connection,
+    pending: &'a mut Pending,
+    limits: &'a Limits,
+    acks: &'a mut Acks,
+}
+
+impl Apply<'_> {
+    fn apply(&mut self, op: Op) -> anyhow::Result<()> {
+        let c = self.c;
+        match op {
+            Op::Insert {
+                message,
+                kind,
+                queued,
+            } => self.insert(&message, kind, queued)?,
+            Op::Deliver(frames) => {
+                for (to, out) in frames {
+                    if let (Some(seq), true) = (out.dm_seq(), to.ack_mode()) {
+                        self.hold(&to, seq)?;
+                    }
+                    self.pending.push(&to, out);
                 }
-                None => db::last(c, &address, last.min(ring))?,
-            };
-            pending.messages(&to, found, false);
-        }
-        Op::History {
-            to,
-            id,
-            address,
-            since,
-            limit,
-        } => {
-            let messages = db::history(c, &address, since.as_deref(), limit)?;
-            pending.reply(&to, id, &json!({ "messages": messages }));
-        }
-        Op::ListTopics {
-            to,
-            id,
-            subscribers,
-        } => {
-            let mut topics: BTreeMap<String, (usize, Option<f64>)> = subscribers
-                .into_iter()
-                .map(|(name, n)| (name, (n, None)))
-                .collect();
-            for (name, ts) in db::topics(c)? {
-                topics.entry(name).or_insert((0, None)).1 = Some(ts);
             }
-            let topics: Vec<_> = topics
-                .into_iter()
-                .map(|(name, (subscribers, last))| {
-                    json!({"name": name, "subscribers": subscribers, "last_message_at": last})
-                })
-                .collect();
-            pending.reply(&to, id, &json!({ "topics": topics }));
-        }
-        Op::Status {
-            to,
-            id,
-            live,
-            topics_subscribed,
-        } => {
-            let mut names: std::collections::BTreeSet<String> =
-                db::topics(c)?.into_iter().map(|(n, _)| n).collect();
-            names.extend(topics_subscribed);
-            let db_bytes: u64 = ["", "-wal"]
-                .iter()
-                .filter_map(|suffix| {
-                    let mut p = limits.db_path.clone().into_os_string();
-                    p.push(suffix);
-                    std::fs::metadata(p).ok().map(|m| m.len())
-                })
-                .sum();
-            let mut status = serde_json::to_value(&live)?;
-            status["topics"] = json!(names.len());
-            status["queued_dms"] = json!(db::queued_count(c)?);
-            status["db_bytes"] = json!(db_bytes);
-            pending.reply(&to, id, &status);
-        }
-        Op::Requeue(seqs) => db::requeue(c, &seqs)?,
-        Op::Purge => {
-            let deleted = db::purge_before(c, now() - limits.retention_s, PURGE_CHUNK)?;
-            if deleted > 0 {
-                tracing::info!(deleted, "purged expired history");
+            Op::Reply { to, id, frame } => {
+                self.pending.replies.push((self.pending.frames.len(), id));
+                self.pending.push(&to, Out::Frame(frame));
             }
-            // A full chunk means more to go: the worker goes on between batches.
-            pending.purge_more = deleted == PURGE_CHUNK;
+            Op::Drain {
+                to,
+                addresses,
+                filter,
+            } => {
+                let then = if to.ack_mode() {
+                    State::Pending
+                } else {
+                    State::Done
+                };
+                let taken = db::take_queued(c, &addresses, |m| filter.matches(&m.from), then)?;
+                if to.ack_mode() {
+                    for seq in taken.iter().filter_map(|m| m.seq) {
+                        self.acks.hold(to.id(), seq);
+                    }
+                }
+                self.pending.messages(&to, taken, true);
+            }
+            Op::Replay {
+                to,
+                address,
+                last,
+                since,
+            } => {
+                let ring = self.limits.topic_maxlen as u64;
+                let found = match since {
+                    Some(id) => {
+                        let whole_ring = u32::try_from(ring).unwrap_or(u32::MAX);
+                        db::history(c, &address, Some(&id), whole_ring)?
+                    }
+                    None => db::last(c, &address, last.min(ring))?,
+                };
+                self.pending.messages(&to, found, false);
+            }
+            Op::History {
+                to,
+                id,
+                address,
+                since,
+                limit,
+            } => {
+                let messages = db::history(c, &address, since.as_deref(), limit)?;
+                self.pending
+                    .reply(&to, id, &json!({ "messages": messages }));
+            }
+            Op::ListTopics {
+                to,
+                id,
+                subscribers,
+            } => {
+                let topics = self.list_topics(subscribers)?;
+                self.pending.reply(&to, id, &json!({ "topics": topics }));
+            }
+            Op::Status {
+                to,
+                id,
+                live,
+                topics_subscribed,
+            } => {
+                let status = self.status(live, topics_subscribed)?;
+                self.pending.reply(&to, id, &status);
+            }
+            Op::Requeue(seqs) => db::requeue(c, &seqs)?,
+            Op::Ack {
+                to,
+                id,
+                message_ids,
+            } => {
+                let acked = self.ack(to.id(), &message_ids)?;
+                self.pending
+                    .reply(&to, id, &json!({"ok": true, "acked": acked}));
+            }
+            Op::Release(conn) => db::requeue(c, &self.acks.release(conn))?,
+            Op::Purge => {
+                let cutoff = now() - self.limits.retention_s;
+                let deleted = db::purge_before(c, cutoff, PURGE_CHUNK)?;
+                if deleted > 0 {
+                    tracing::info!(deleted, "purged expired history");
+                }
+                // A full chunk means more to go: the worker goes on between batches.
+                self.pending.purge_more = deleted == PURGE_CHUNK;
+            }
+            Op::Shutdown(done) => self.pending.shutdown = Some(done),
         }
-        Op::Shutdown(done) => pending.shutdown = Some(done),
+        Ok(())
     }
-    Ok(())
+
+    fn insert(&mut self, message: &Message, kind: Kind, queued: bool) -> rusqlite::Result<()> {
+        let state = if queued { State::Queued } else { State::Done };
+        db::insert(self.c, message, kind, state)?;
+        match kind {
+            Kind::Topic => db::trim_ring(self.c, &message.to, self.limits.topic_maxlen)?,
+            Kind::Dm if queued => db::trim_queue(self.c, &message.to, self.limits.dm_maxlen)?,
+            Kind::Dm => 0,
+        };
+        Ok(())
+    }
+
+    /// An ack-mode connection is being handed DM `seq`: it stays pending (on disk
+    /// too, so a crash cannot lose it) until that connection acknowledges it.
+    fn hold(&mut self, to: &Outbox, seq: i64) -> rusqlite::Result<()> {
+        if self.acks.hold(to.id(), seq) {
+            db::set_state(self.c, seq, State::Pending)?;
+        }
+        Ok(())
+    }
+
+    /// Settles the DMs `conn` acknowledges; returns how many it was holding.
+    fn ack(&mut self, conn: ConnId, message_ids: &[String]) -> rusqlite::Result<usize> {
+        let mut acked = 0;
+        for message_id in message_ids {
+            let Some(seq) = db::seq_of(self.c, message_id)? else {
+                continue;
+            };
+            match self.acks.ack(conn, seq) {
+                Some(true) => db::settle(self.c, seq)?,
+                Some(false) => {}
+                None => continue,
+            }
+            acked += 1;
+        }
+        Ok(acked)
+    }
+
+    /// Topics with subscribers or stored messages, by name.
+    fn list_topics(&self, subscribers: BTreeMap<String, usize>) -> rusqlite::Result<Vec<Value>> {
+        let mut topics: BTreeMap<String, (usize, Option<f64>)> = subscribers
+            .into_iter()
+            .map(|(name, n)| (name, (n, None)))
+            .collect();
+        for (name, ts) in db::topics(self.c)? {
+            topics.entry(name).or_insert((0, None)).1 = Some(ts);
+        }
+        Ok(topics
+            .into_iter()
+            .map(|(name, (subscribers, last))| {
+                json!({"name": name, "subscribers": subscribers, "last_message_at": last})
+            })
+            .collect())
+    }
+
+    fn status(&self, live: LiveStatus, topics_subscribed: Vec<String>) -> anyhow::Result<Value> {
+        let mut names: BTreeSet<String> = db::topics(self.c)?.into_iter().map(|(n, _)| n).collect();
+        names.extend(topics_subscribed);
+        let db_bytes: u64 = ["", "-wal"]
+            .iter()
+            .filter_map(|suffix| {
+                let mut p = self.limits.db_path.clone().into_os_string();
+                p.push(suffix);
+                std::fs::metadata(p).ok().map(|m| m.len())
+            })
+            .sum();
+        let mut status = serde_json::to_value(&live)?;
+        status["topics"] = json!(names.len());
+        status["queued_dms"] = json!(db::queued_count(self.c)?);
+        status["db_bytes"] = json!(db_bytes);
+        Ok(status)
+    }
 }

@@ -10,7 +10,8 @@ use std::path::Path;
 
 /// Forward migrations; entry `i` takes the schema from version `i` to `i + 1`.
 const MIGRATIONS: &[&str] = &[
-    // 1: messages (DM history, DM queues as a flag, topic rings) and topic index.
+    // 1: messages (DM history, DM queues and pending acks as a state, topic rings)
+    // and the topic index.
     "CREATE TABLE messages (
         seq        INTEGER PRIMARY KEY,
         message_id TEXT NOT NULL UNIQUE,
@@ -21,10 +22,11 @@ const MIGRATIONS: &[&str] = &[
         reply_to   TEXT,
         body       TEXT NOT NULL,             -- the sender's JSON text
         ts         REAL NOT NULL,
-        queued     INTEGER NOT NULL DEFAULT 0 -- 1 while waiting in its DM queue
+        state      INTEGER NOT NULL DEFAULT 0 -- DMs: 1 queued, 2 awaiting an ack
      );
      CREATE INDEX messages_by_address ON messages(to_addr, seq);
-     CREATE INDEX messages_queued ON messages(to_addr, seq) WHERE queued = 1;
+     CREATE INDEX messages_queued ON messages(to_addr, seq) WHERE state = 1;
+     CREATE INDEX messages_pending ON messages(seq) WHERE state = 2;
      CREATE INDEX messages_by_time ON messages(ts);
      CREATE TABLE topics (
         name    TEXT PRIMARY KEY,
