@@ -1,0 +1,34 @@
+//! An async client of the `blemees-peerd` socket, shared by the MCP sidecar, the
+//! daemon's client sub-commands, the benchmarks and tests.
+//!
+//! Two layers:
+//! * [`Connection`] — one socket: numbered requests, their responses, and the
+//!   stream of notifications the daemon pushes. Notifications a request causes are
+//!   queued on the stream before that request's call returns, matching the
+//!   daemon's ordering guarantee (SPEC §2).
+//! * [`Session`] — an agent's identity kept alive across daemon restarts: it
+//!   reconnects with backoff and restores sid, alias, DM filter and topic
+//!   subscriptions, catching up on topic messages it missed.
+//!
+//! A one-shot caller (a CLI command) needs only [`connect_hello`] with
+//! [`Hello::operator`].
+
+mod backoff;
+mod connection;
+mod error;
+mod hello;
+mod session;
+
+pub use backoff::Backoff;
+pub use connection::{Connection, Notification, Notifications};
+pub use error::ClientError;
+pub use hello::{connect_hello, ClientInfo, Hello, HelloResult};
+pub use session::{Link, Session, SessionConfig};
+
+/// Optional daemon features this client uses, as listed in the hello result.
+pub mod feature {
+    /// Acknowledged delivery: `ack: true` in hello and `peer.ack`.
+    pub const ACK: &str = "ack";
+    /// `peer.subscribe {since}`: catch up after a message id.
+    pub const SINCE: &str = "since";
+}

@@ -1,0 +1,154 @@
+//! The command line of `blemees-peer-mcp` (flags as 0.1) and the process's
+//! start-up: logging, identity, the session, and the MCP server on stdio.
+
+use crate::delivery::DeliveryTransport;
+use crate::identity::{self, Sources};
+use crate::mailbox::Mailbox;
+use crate::pump;
+use crate::resources::Watchers;
+use crate::server::{PeerServer, SERVER_NAME};
+use anyhow::Context;
+use clap::{Parser, ValueEnum};
+use peer_client::{ClientInfo, Session, SessionConfig};
+use peer_proto::paths::{self, Env};
+use rmcp::transport::async_rw::AsyncRwTransport;
+use rmcp::ServiceExt;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// blemees-peer MCP sidecar — gives an AI agent the peer channel as MCP tools.
+#[derive(Debug, Parser)]
+#[command(name = "blemees-peer-mcp", version = peer_proto::VERSION, about)]
+pub struct Args {
+    /// blemees-peerd socket path [default: as blemees-peerd resolves it]
+    #[arg(long, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Session home [default: $BLEMEES_AGENT_HOME, else $CLAUDE_PROJECT_DIR, else the cwd]
+    #[arg(long)]
+    home: Option<String>,
+    /// Session id [default: $BLEMEES_AGENT_SID, else derived from
+    /// $CLAUDE_CODE_SESSION_ID, else fresh]
+    #[arg(long)]
+    sid: Option<String>,
+    /// Alias to claim at start-up [default: $BLEMEES_AGENT_ALIAS]
+    #[arg(long)]
+    alias: Option<String>,
+    /// Log verbosity (logs go to stderr, never stdout)
+    #[arg(long, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+    /// Also append logs to this file
+    #[arg(long, value_name = "PATH")]
+    log_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum LogLevel {
+    Debug,
+    Info,
+    Warning,
+    Error,
+}
+
+impl LogLevel {
+    /// rmcp logs every message at info; it speaks only from warnings up unless
+    /// debugging.
+    fn filter(self) -> &'static str {
+        match self {
+            LogLevel::Debug => "debug",
+            LogLevel::Info => "info,rmcp=warn",
+            LogLevel::Warning => "warn",
+            LogLevel::Error => "error",
+        }
+    }
+}
+
+/// Runs the sidecar until the host closes stdin.
+pub fn main() -> ExitCode {
+    let args = Args::parse();
+    if let Err(e) = init_logging(&args) {
+        eprintln!("blemees-peer-mcp: {e:#}");
+        return ExitCode::from(2);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            tracing::error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(serve(args)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve(args: Args) -> anyhow::Result<()> {
+    let id = identity::resolve(&Sources::from_process(args.home, args.sid, args.alias));
+    let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
+    tracing::info!(home = %id.home, sid = %id.sid, socket = %socket.display(), "starting");
+    let (session, notes) = Session::start(SessionConfig {
+        socket,
+        sid: id.sid,
+        home: id.home,
+        alias: id.alias,
+        ack: true,
+        client: Some(ClientInfo {
+            name: SERVER_NAME.into(),
+            version: peer_proto::VERSION.into(),
+        }),
+    });
+    let (mailbox, acks) = Mailbox::new();
+    let mailbox = Arc::new(mailbox);
+    let watchers = Arc::new(Watchers::default());
+    tokio::spawn(pump::file_notifications(
+        notes,
+        mailbox.clone(),
+        watchers.clone(),
+    ));
+    tokio::spawn(pump::acknowledge(session.clone(), acks));
+
+    let stdio = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout());
+    let transport = DeliveryTransport::new(stdio, mailbox.clone());
+    let server = PeerServer::new(session.clone(), mailbox, watchers);
+    let running = server
+        .serve(transport)
+        .await
+        .context("MCP start-up failed")?;
+    let reason = running.waiting().await.context("MCP service failed")?;
+    tracing::info!(?reason, "MCP host went away; stopping");
+    session.close();
+    Ok(())
+}
+
+fn init_logging(args: &Args) -> anyhow::Result<()> {
+    use tracing_subscriber::fmt::writer::MakeWriterExt;
+    let filter = tracing_subscriber::EnvFilter::new(args.log_level.filter());
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(false);
+    match &args.log_file {
+        Some(path) => {
+            if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir)
+                    .with_context(|| format!("creating {}", dir.display()))?;
+            }
+            let file = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening --log-file {}", path.display()))?;
+            builder
+                .with_writer(std::io::stderr.and(Arc::new(file)))
+                .init();
+        }
+        None => builder.with_writer(std::io::stderr).init(),
+    }
+    Ok(())
+}

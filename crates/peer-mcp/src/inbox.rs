@@ -1,0 +1,323 @@
+//! The sidecar's inbox: what arrived from the daemon and was not yet handed to
+//! the agent. Pure bookkeeping, no I/O, so its rules are unit-tested here.
+//!
+//! * Bounded at [`INBOX_CAPACITY`]; when full, presence events go first (they are
+//!   cheap to lose: `peer_list_peers` shows the current state), then the oldest
+//!   message. Drops are counted and reported once, in the next result.
+//! * De-duplicated by `message_id` over the last [`SEEN_IDS_CAPACITY`] ids: with
+//!   acknowledged delivery and topic catch-up the daemon may send a message
+//!   again, and the agent should see it once.
+//! * Messages handed out in a tool result that never reached the host (the call
+//!   was cancelled) come back to the front with [`Inbox::restore`].
+
+use peer_client::Notification;
+use serde_json::{json, Value};
+use std::collections::{HashSet, VecDeque};
+
+/// Most entries the inbox holds.
+pub const INBOX_CAPACITY: usize = 1000;
+/// How many recent message ids are remembered for de-duplication.
+pub const SEEN_IDS_CAPACITY: usize = 10_000;
+
+/// One inbox entry: the notification as the daemon sent it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Entry {
+    pub note: Notification,
+    kind: Kind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Kind {
+    /// A `peer.message`, with its id (when it has one).
+    Message(Option<String>),
+    /// `peer.peer_joined`, `peer.peer_left`, `peer.alias_changed`.
+    Presence,
+}
+
+impl Entry {
+    /// The inbox entry for `note`, or `None` for notifications the agent has
+    /// no use for (e.g. `peer.subscription_lost`, handled by reconnecting).
+    pub fn of(note: Notification) -> Option<Entry> {
+        let kind = match note.method.as_str() {
+            "peer.message" => Kind::Message(note.params["message_id"].as_str().map(str::to_owned)),
+            "peer.peer_joined" | "peer.peer_left" | "peer.alias_changed" => Kind::Presence,
+            _ => return None,
+        };
+        Some(Entry { note, kind })
+    }
+
+    pub fn is_presence(&self) -> bool {
+        self.kind == Kind::Presence
+    }
+
+    /// The message id, for a message.
+    pub fn message_id(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Message(id) => id.as_deref(),
+            Kind::Presence => None,
+        }
+    }
+
+    /// True for a DM (a message to a `home:` address): the kind the daemon
+    /// wants acknowledged.
+    pub fn is_dm(&self) -> bool {
+        matches!(self.kind, Kind::Message(_))
+            && self.note.params["to"]
+                .as_str()
+                .is_some_and(|to| to.starts_with("home:"))
+    }
+
+    /// The JSON an agent sees: `{method, params}`, as 0.1's inbox.
+    pub fn to_json(&self) -> Value {
+        json!({ "method": self.note.method, "params": self.note.params })
+    }
+}
+
+/// What [`Inbox::push`] did.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Pushed {
+    Added,
+    /// Seen before (same `message_id`): not added again.
+    Duplicate,
+    /// The inbox was full of messages and this was a presence event.
+    Dropped,
+}
+
+/// The result of a take: the entries, and how many were dropped since the
+/// last report.
+#[derive(Debug, Default)]
+pub struct Taken {
+    pub entries: Vec<Entry>,
+    pub dropped: u64,
+}
+
+#[derive(Debug, Default)]
+pub struct Inbox {
+    entries: VecDeque<Entry>,
+    seen: SeenIds,
+    dropped_messages: u64,
+    dropped_presence: u64,
+}
+
+impl Inbox {
+    pub fn push(&mut self, entry: Entry) -> Pushed {
+        if let Some(id) = entry.message_id() {
+            if !self.seen.insert(id) {
+                return Pushed::Duplicate;
+            }
+        }
+        if self.entries.len() >= INBOX_CAPACITY && !self.make_room(entry.is_presence()) {
+            self.dropped_presence += 1;
+            return Pushed::Dropped;
+        }
+        self.entries.push_back(entry);
+        Pushed::Added
+    }
+
+    /// Drops one entry to make room: the oldest presence event, else (unless the
+    /// newcomer is itself presence) the oldest message. False if the newcomer
+    /// should be dropped instead.
+    fn make_room(&mut self, for_presence: bool) -> bool {
+        if let Some(i) = self.entries.iter().position(Entry::is_presence) {
+            self.entries.remove(i);
+            self.dropped_presence += 1;
+            return true;
+        }
+        if for_presence {
+            return false;
+        }
+        self.entries.pop_front();
+        self.dropped_messages += 1;
+        true
+    }
+
+    /// Removes and returns up to `limit` entries, oldest first; presence events
+    /// only with `include_presence` (otherwise they stay, and are the first to
+    /// go when the inbox fills).
+    pub fn take(&mut self, limit: usize, include_presence: bool) -> Taken {
+        let mut entries = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.entries.len());
+        for e in self.entries.drain(..) {
+            if entries.len() < limit && (include_presence || !e.is_presence()) {
+                entries.push(e);
+            } else {
+                kept.push_back(e);
+            }
+        }
+        self.entries = kept;
+        let mut dropped = std::mem::take(&mut self.dropped_messages);
+        if include_presence {
+            dropped += std::mem::take(&mut self.dropped_presence);
+        }
+        Taken { entries, dropped }
+    }
+
+    /// Puts entries handed out but never delivered back at the front, in order.
+    pub fn restore(&mut self, entries: Vec<Entry>) {
+        for e in entries.into_iter().rev() {
+            self.entries.push_front(e);
+        }
+        while self.entries.len() > INBOX_CAPACITY {
+            let for_presence = false;
+            self.make_room(for_presence);
+        }
+    }
+
+    /// Whether a take with `include_presence` would return anything.
+    pub fn has_any(&self, include_presence: bool) -> bool {
+        include_presence && !self.entries.is_empty()
+            || self.entries.iter().any(|e| !e.is_presence())
+    }
+
+    /// Everything held, as JSON, without removing it (for `peer://inbox`).
+    pub fn snapshot(&self) -> Vec<Value> {
+        self.entries.iter().map(Entry::to_json).collect()
+    }
+}
+
+/// A bounded set of recent ids: the oldest is forgotten first.
+#[derive(Debug, Default)]
+struct SeenIds {
+    order: VecDeque<String>,
+    set: HashSet<String>,
+}
+
+impl SeenIds {
+    /// Records `id`; false if it was already recorded.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= SEEN_IDS_CAPACITY {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.order.push_back(id.to_owned());
+        self.set.insert(id.to_owned());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn message(id: &str) -> Entry {
+        Entry::of(Notification {
+            method: "peer.message".into(),
+            params: json!({"message_id": id, "to": "home:~", "body": id}),
+        })
+        .unwrap()
+    }
+
+    fn presence(sid: &str) -> Entry {
+        Entry::of(Notification {
+            method: "peer.peer_joined".into(),
+            params: json!({"sid": sid}),
+        })
+        .unwrap()
+    }
+
+    fn ids(t: &Taken) -> Vec<String> {
+        t.entries
+            .iter()
+            .map(|e| e.message_id().unwrap_or("presence").to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn classifies_notifications() {
+        assert!(message("m").is_dm());
+        let topic = Entry::of(Notification {
+            method: "peer.message".into(),
+            params: json!({"message_id": "t", "to": "topic:x"}),
+        })
+        .unwrap();
+        assert!(!topic.is_dm());
+        assert!(presence("s").is_presence());
+        assert!(Entry::of(Notification {
+            method: "peer.subscription_lost".into(),
+            params: json!({}),
+        })
+        .is_none());
+    }
+
+    #[test]
+    fn takes_messages_in_order_and_leaves_presence_unless_asked() {
+        let mut inbox = Inbox::default();
+        inbox.push(message("a"));
+        inbox.push(presence("p"));
+        inbox.push(message("b"));
+        inbox.push(message("c"));
+        assert!(inbox.has_any(false));
+        let t = inbox.take(2, false);
+        assert_eq!(ids(&t), ["a", "b"]);
+        let t = inbox.take(10, false);
+        assert_eq!(ids(&t), ["c"]);
+        assert!(!inbox.has_any(false));
+        assert!(inbox.has_any(true));
+        assert_eq!(inbox.snapshot().len(), 1, "snapshot does not drain");
+        let t = inbox.take(10, true);
+        assert_eq!(ids(&t), ["presence"]);
+        assert!(!inbox.has_any(true));
+    }
+
+    #[test]
+    fn duplicates_are_dropped_by_id() {
+        let mut inbox = Inbox::default();
+        assert_eq!(inbox.push(message("a")), Pushed::Added);
+        inbox.take(10, false);
+        assert_eq!(inbox.push(message("a")), Pushed::Duplicate);
+        assert!(!inbox.has_any(true));
+    }
+
+    #[test]
+    fn full_inbox_drops_presence_first_then_oldest_messages() {
+        let mut inbox = Inbox::default();
+        inbox.push(presence("p1"));
+        for i in 0..INBOX_CAPACITY - 1 {
+            inbox.push(message(&format!("m{i}")));
+        }
+        // Full: the presence event makes room for a message.
+        assert_eq!(inbox.push(message("new1")), Pushed::Added);
+        // Full of messages: a presence event is dropped itself…
+        assert_eq!(inbox.push(presence("p2")), Pushed::Dropped);
+        // …and a message pushes out the oldest message.
+        assert_eq!(inbox.push(message("new2")), Pushed::Added);
+        let t = inbox.take(INBOX_CAPACITY, false);
+        assert_eq!(t.entries.len(), INBOX_CAPACITY);
+        assert_eq!(t.dropped, 1, "one message lost");
+        assert_eq!(ids(&t)[0], "m1");
+        assert_eq!(ids(&t).last().unwrap(), "new2");
+        let t = inbox.take(1, true);
+        assert_eq!(
+            t.dropped, 2,
+            "two presence events lost, reported with presence"
+        );
+        assert_eq!(inbox.take(1, true).dropped, 0, "reported once");
+    }
+
+    #[test]
+    fn restore_puts_entries_back_in_front() {
+        let mut inbox = Inbox::default();
+        for id in ["a", "b", "c"] {
+            inbox.push(message(id));
+        }
+        let t = inbox.take(2, false);
+        inbox.push(message("d"));
+        inbox.restore(t.entries);
+        assert_eq!(ids(&inbox.take(10, false)), ["a", "b", "c", "d"]);
+    }
+
+    #[test]
+    fn seen_ids_are_bounded() {
+        let mut seen = SeenIds::default();
+        for i in 0..SEEN_IDS_CAPACITY + 1 {
+            assert!(seen.insert(&i.to_string()));
+        }
+        assert_eq!(seen.set.len(), SEEN_IDS_CAPACITY);
+        assert!(seen.insert("0"), "the oldest was forgotten");
+        assert!(!seen.insert("5"));
+    }
+}

@@ -1,0 +1,22 @@
+//! `blemees-peer-mcp`, the MCP sidecar an agent host spawns: an rmcp server on
+//! stdio whose tools speak `blemees-peer/1` to the daemon through a reconnecting
+//! [`peer_client::Session`] (SPEC §9).
+//!
+//! Data flow: daemon notifications → [`pump`] → [`mailbox::Mailbox`] (bounded,
+//! de-duplicated inbox) → `peer_inbox`/`peer_await` results → stdout, where
+//! [`delivery`] sees them written and only then are their DMs acknowledged.
+
+pub mod cli;
+mod delivery;
+pub mod identity;
+mod inbox;
+mod instructions;
+mod mailbox;
+mod pump;
+mod reply;
+mod resources;
+mod server;
+mod tools;
+mod wait;
+
+pub use server::{PeerServer, SERVER_NAME};

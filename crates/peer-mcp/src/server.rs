@@ -1,0 +1,165 @@
+//! The MCP server: identity, tools, resources, and the cancellation hook that
+//! returns a cancelled call's messages to the inbox.
+
+use crate::instructions;
+use crate::mailbox::Mailbox;
+use crate::reply;
+use crate::resources::{self, Watchers};
+use peer_client::{ClientError, Session};
+use rmcp::handler::server::router::tool::ToolRouter;
+use rmcp::model::{
+    CallToolResult, CancelledNotificationParam, Implementation, ListResourcesResult,
+    PaginatedRequestParams, ReadResourceRequestParams, ReadResourceResponse, ReadResourceResult,
+    ResourceContents, ServerCapabilities, ServerConfig, SubscribeRequestParams, SubscriptionFilter,
+    UnsubscribeRequestParams,
+};
+use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
+use rmcp::{tool_handler, ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{json, Value};
+use std::sync::Arc;
+
+/// Name in `serverInfo`, as 0.1.
+pub const SERVER_NAME: &str = "blemees-peer-mcp";
+
+#[derive(Clone)]
+pub struct PeerServer {
+    pub(crate) session: Session,
+    pub(crate) mailbox: Arc<Mailbox>,
+    pub(crate) watchers: Arc<Watchers>,
+    tool_router: ToolRouter<PeerServer>,
+}
+
+impl PeerServer {
+    pub fn new(session: Session, mailbox: Arc<Mailbox>, watchers: Arc<Watchers>) -> Self {
+        PeerServer {
+            session,
+            mailbox,
+            watchers,
+            tool_router: Self::tool_router(),
+        }
+    }
+
+    /// A daemon result as a tool result.
+    pub(crate) fn reply(
+        &self,
+        ctx: &RequestContext<RoleServer>,
+        r: Result<Value, ClientError>,
+    ) -> CallToolResult {
+        match r {
+            Ok(v) => reply::json(ctx, v),
+            Err(e) => reply::error(self.session.socket(), &e),
+        }
+    }
+
+    /// The JSON of a daemon-backed resource; a failure is reported inside it,
+    /// as 0.1 did, so a host polling resources sees why.
+    async fn daemon_resource(&self, method: &str) -> Value {
+        match self.session.call(method, json!({})).await {
+            Ok(v) => v,
+            Err(e) => {
+                json!({ "error": reply::error(self.session.socket(), &e).content[0].as_text().map(|t| t.text.clone()) })
+            }
+        }
+    }
+}
+
+#[tool_handler(router = self.tool_router)]
+impl ServerHandler for PeerServer {
+    fn get_info(&self) -> ServerConfig {
+        let capabilities = ServerCapabilities::builder()
+            .enable_tools()
+            .enable_resources()
+            .enable_resources_subscribe()
+            .build();
+        let alias = self.session.alias();
+        ServerConfig::new(capabilities)
+            .with_server_info(Implementation::new(SERVER_NAME, peer_proto::VERSION))
+            .with_instructions(instructions::text(
+                self.session.home(),
+                &self.session.address(),
+                alias.as_deref(),
+            ))
+    }
+
+    async fn list_resources(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ListResourcesResult, McpError> {
+        Ok(ListResourcesResult::with_all_items(resources::list()))
+    }
+
+    async fn read_resource(
+        &self,
+        request: ReadResourceRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<ReadResourceResponse, McpError> {
+        let value = match request.uri.as_str() {
+            resources::INBOX => Value::Array(self.mailbox.snapshot()),
+            resources::PEERS => self.daemon_resource("peer.list_peers").await,
+            resources::TOPICS => self.daemon_resource("peer.list_topics").await,
+            other => {
+                return Err(McpError::resource_not_found(
+                    format!("unknown resource {other}"),
+                    Some(json!({ "uri": other })),
+                ))
+            }
+        };
+        let text = ResourceContents::text(value.to_string(), request.uri.clone())
+            .with_mime_type("application/json");
+        Ok(ReadResourceResult::new(vec![text]).into())
+    }
+
+    #[allow(deprecated)]
+    async fn subscribe(
+        &self,
+        request: SubscribeRequestParams,
+        ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watchers.subscribe(ctx.peer.clone(), request.uri);
+        Ok(())
+    }
+
+    #[allow(deprecated)]
+    async fn unsubscribe(
+        &self,
+        request: UnsubscribeRequestParams,
+        _ctx: RequestContext<RoleServer>,
+    ) -> Result<(), McpError> {
+        self.watchers.unsubscribe(&request.uri);
+        Ok(())
+    }
+
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        let uris = requested.resource_subscriptions.as_ref().map(|uris| {
+            uris.iter()
+                .filter(|u| resources::ALL.contains(&u.as_str()))
+                .cloned()
+                .collect()
+        });
+        let mut accepted = SubscriptionFilter::new();
+        accepted.resource_subscriptions = uris;
+        Some(accepted)
+    }
+
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let sink = context.sink().clone();
+        self.watchers.listen(sink.clone());
+        context.cancelled().await;
+        self.watchers.unlisten(&sink);
+        Ok(())
+    }
+
+    async fn on_cancelled(
+        &self,
+        notification: CancelledNotificationParam,
+        _ctx: NotificationContext<RoleServer>,
+    ) {
+        if let Some(id) = notification.request_id {
+            self.mailbox.cancelled(&id);
+        }
+    }
+}

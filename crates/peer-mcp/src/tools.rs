@@ -1,0 +1,281 @@
+//! The twelve tools, named and shaped as in 0.1 (plus `peer_whoami`). Each maps
+//! to one daemon request, except the inbox tools, which read the sidecar's own
+//! inbox. Descriptions are short: every agent pays for them in its context.
+
+use crate::inbox::Taken;
+use crate::reply;
+use crate::resources;
+use crate::server::PeerServer;
+use crate::wait::{self, Outcome, Wait, PROGRESS_EVERY};
+use rmcp::handler::server::wrapper::Parameters;
+use rmcp::model::{CallToolResult, ProgressNotificationParam};
+use rmcp::service::RequestContext;
+use rmcp::{tool, tool_router, RoleServer};
+use schemars::JsonSchema;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+/// `peer_inbox`'s default `limit`, as 0.1.
+pub const INBOX_DEFAULT_LIMIT: usize = 100;
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SendArgs {
+    /// home:<dir>, home:<dir>#<sid> or home:<dir>#<alias>
+    pub to: String,
+    /// Any JSON value
+    #[serde(default)]
+    pub body: Value,
+    /// message_id this answers
+    pub reply_to: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct PublishArgs {
+    pub topic: String,
+    /// Any JSON value
+    #[serde(default)]
+    pub body: Value,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct SubscribeArgs {
+    pub topic: String,
+    /// Re-deliver the last N stored messages
+    pub replay: Option<u64>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct TopicArgs {
+    pub topic: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct InboxArgs {
+    /// Most entries to return (default 100)
+    pub limit: Option<u32>,
+    /// Also return joined/left/alias events
+    pub include_presence: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AwaitArgs {
+    /// Seconds to wait (default 50, max 110)
+    pub timeout: Option<f64>,
+    /// Most entries to return (default 100)
+    pub limit: Option<u32>,
+    /// Also return joined/left/alias events
+    pub include_presence: Option<bool>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct AliasArgs {
+    /// [a-z][a-z0-9_-]{0,63}; "" clears
+    pub alias: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct DmFilterArgs {
+    /// Globs over the sender address
+    pub patterns: Vec<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct HistoryArgs {
+    /// topic:<name> or a home: address
+    pub address: String,
+    /// Only messages after this message_id
+    pub since: Option<String>,
+    /// 1..1000 (default 100)
+    pub limit: Option<u32>,
+}
+
+fn limit_of(limit: Option<u32>) -> usize {
+    limit.map_or(INBOX_DEFAULT_LIMIT, |l| l.max(1) as usize)
+}
+
+fn taken_json(taken: &Taken) -> Value {
+    let messages: Vec<Value> = taken.entries.iter().map(|e| e.to_json()).collect();
+    json!({ "messages": messages, "dropped": taken.dropped })
+}
+
+#[tool_router(vis = "pub(crate)")]
+impl PeerServer {
+    #[tool(
+        description = "Send a direct message. to: home:<dir> (every session there), home:<dir>#<sid> or home:<dir>#<alias>."
+    )]
+    async fn peer_send(
+        &self,
+        Parameters(a): Parameters<SendArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let mut params = json!({ "to": a.to, "body": a.body });
+        if let Some(r) = a.reply_to {
+            params["reply_to"] = Value::String(r);
+        }
+        let r = self.session.call("peer.send", params).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(description = "Publish a message to a topic's subscribers.")]
+    async fn peer_publish(
+        &self,
+        Parameters(a): Parameters<PublishArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let r = self
+            .session
+            .call("peer.publish", json!({ "topic": a.topic, "body": a.body }))
+            .await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(
+        description = "Subscribe to a topic; its messages arrive in the inbox. replay: also re-deliver the last N."
+    )]
+    async fn peer_subscribe(
+        &self,
+        Parameters(a): Parameters<SubscribeArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let r = self
+            .session
+            .subscribe(&a.topic, a.replay.unwrap_or(0))
+            .await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(description = "Unsubscribe from a topic.")]
+    async fn peer_unsubscribe(
+        &self,
+        Parameters(a): Parameters<TopicArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let r = self.session.unsubscribe(&a.topic).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(
+        description = "Take received messages, oldest first, without waiting. Returns {messages, dropped}."
+    )]
+    async fn peer_inbox(
+        &self,
+        Parameters(a): Parameters<InboxArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let include_presence = a.include_presence.unwrap_or(false);
+        let Some(taken) =
+            self.mailbox
+                .take_for(&ctx.id, &ctx.ct, limit_of(a.limit), include_presence)
+        else {
+            return reply::cancelled();
+        };
+        self.watchers.changed(resources::INBOX);
+        reply::json(&ctx, taken_json(&taken))
+    }
+
+    #[tool(
+        description = "Wait for messages and take them (timeout seconds: default 50, max 110). Returns {messages, dropped}, or {messages: [], timeout: true}."
+    )]
+    async fn peer_await(
+        &self,
+        Parameters(a): Parameters<AwaitArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let token = ctx.meta.get_progress_token();
+        let peer = ctx.peer.clone();
+        let progress = |n: u32| {
+            let (peer, token) = (peer.clone(), token.clone());
+            async move {
+                let Some(token) = token else { return };
+                let param = ProgressNotificationParam::new(token, f64::from(n))
+                    .with_message("waiting for peer messages");
+                if let Err(e) = peer.notify_progress(param).await {
+                    tracing::debug!("progress not sent: {e}");
+                }
+            }
+        };
+        let w = Wait {
+            mailbox: &self.mailbox,
+            request: &ctx.id,
+            ct: &ctx.ct,
+            limit: limit_of(a.limit),
+            include_presence: a.include_presence.unwrap_or(false),
+            timeout: wait::wait_for(a.timeout),
+            progress_every: PROGRESS_EVERY,
+        };
+        match wait::wait(w, progress).await {
+            Outcome::Taken(taken) => {
+                self.watchers.changed(resources::INBOX);
+                reply::json(&ctx, taken_json(&taken))
+            }
+            Outcome::TimedOut => reply::json(&ctx, json!({ "messages": [], "timeout": true })),
+            Outcome::Cancelled => reply::cancelled(),
+        }
+    }
+
+    #[tool(
+        description = "Claim an alias (others reach you as home:<dir>#<alias>); \"\" clears it."
+    )]
+    async fn peer_set_alias(
+        &self,
+        Parameters(a): Parameters<AliasArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let r = self.session.set_alias(&a.alias).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(
+        description = "Accept DMs only from senders whose address matches a glob: [\"*\"] all, [] none."
+    )]
+    async fn peer_set_dm_filter(
+        &self,
+        Parameters(a): Parameters<DmFilterArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let r = self.session.set_dm_filter(a.patterns).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(description = "List connected agent sessions by home, with sids, aliases and topics.")]
+    async fn peer_list_peers(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        let r = self.session.call("peer.list_peers", json!({})).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(description = "List topics with subscriber counts and last message time.")]
+    async fn peer_list_topics(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        let r = self.session.call("peer.list_topics", json!({})).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(description = "Read stored messages of a topic:<name> or home: address, oldest first.")]
+    async fn peer_history(
+        &self,
+        Parameters(a): Parameters<HistoryArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let mut params = json!({ "address": a.address, "limit": a.limit.unwrap_or(100) });
+        if let Some(since) = a.since {
+            params["since"] = Value::String(since);
+        }
+        let r = self.session.call("peer.history", params).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(description = "Your own address, sid and alias, and whether the daemon is connected.")]
+    async fn peer_whoami(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
+        let s = &self.session;
+        let connected = matches!(s.link(), peer_client::Link::Up { .. });
+        reply::json(
+            &ctx,
+            json!({
+                "peer_id": s.peer_id(),
+                "sid": s.sid(),
+                "alias": s.alias(),
+                "address": s.address(),
+                "connected": connected,
+            }),
+        )
+    }
+}
