@@ -99,7 +99,11 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
         }
     }
     drop(lines);
-    let _ = router.send(Inbound::Closed { conn }).await;
+    // At shutdown the router itself tells each session its subscriptions are lost
+    // and closes it; a Closed from here could overtake that and drop them first.
+    if !stop.is_cancelled() {
+        let _ = router.send(Inbound::Closed { conn }).await;
+    }
     // The router now sends the last frames and a close; give a peer that stopped
     // reading a bounded time to take them.
     let unwritten = match tokio::time::timeout(CLOSE_LINGER, writer).await {
