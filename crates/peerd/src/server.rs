@@ -19,8 +19,12 @@ use tokio_util::task::TaskTracker;
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     raise_fd_limit();
-    let listener = bind(&config.socket)?;
+    // Claim the path first, so a second daemon never touches a live one's
+    // database; bind only once the store is ready (a 0.1 import may take a
+    // while), so a socket that accepts means a daemon that serves.
+    claim_path(&config.socket)?;
     let (store, next_seq) = Store::start(&config)?;
+    let listener = bind(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), state_dir = %config.state_dir.display(), "listening");
 
     let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
@@ -100,9 +104,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Binds the socket `0600` (its directory `0700` when created here). Refuses a path
-/// that is not a socket and a socket a live daemon answers on; replaces a stale one.
-fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+/// Makes `path` free for binding: creates its directory `0700` if missing, refuses
+/// a path that is not a socket and a socket a live daemon answers on, and removes
+/// a stale socket.
+fn claim_path(path: &Path) -> anyhow::Result<()> {
     if let Some(parent) = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty() && !p.exists())
@@ -135,6 +140,11 @@ fn bind(path: &Path) -> anyhow::Result<UnixListener> {
         Err(e) if e.kind() == ErrorKind::NotFound => {}
         Err(e) => bail!("cannot inspect {}: {e}", path.display()),
     }
+    Ok(())
+}
+
+/// Binds the socket with mode `0600`.
+fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     // Create the socket 0600 from the start rather than chmod-ing it after bind.
     let old_umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
     let bound = UnixListener::bind(path);

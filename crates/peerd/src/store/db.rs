@@ -43,11 +43,20 @@ fn message(row: &Row) -> rusqlite::Result<Message> {
     })
 }
 
-/// Stores `m` (whose `seq` is set) in `state`.
-pub fn insert(c: &Connection, m: &Message, kind: Kind, state: State) -> rusqlite::Result<()> {
+/// Stores `m` (whose `seq` is set) in `state`. `stored_at` is when this daemon
+/// took it in: the message's own `ts`, except for messages imported from 0.1,
+/// whose retention period starts at the import.
+pub fn insert(
+    c: &Connection,
+    m: &Message,
+    kind: Kind,
+    state: State,
+    stored_at: f64,
+) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "INSERT INTO messages (seq, message_id, kind, to_addr, from_addr, from_alias, reply_to, body, ts, state)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+        "INSERT INTO messages
+           (seq, message_id, kind, to_addr, from_addr, from_alias, reply_to, body, ts, stored_at, state)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
     )?
     .execute(params![
         m.seq,
@@ -59,12 +68,13 @@ pub fn insert(c: &Connection, m: &Message, kind: Kind, state: State) -> rusqlite
         m.reply_to,
         m.body.get(),
         m.ts,
+        stored_at,
         state as i64
     ])?;
     if kind == Kind::Topic {
         c.prepare_cached(
             "INSERT INTO topics (name, last_ts) VALUES (?1, ?2)
-             ON CONFLICT(name) DO UPDATE SET last_ts = excluded.last_ts",
+             ON CONFLICT(name) DO UPDATE SET last_ts = max(last_ts, excluded.last_ts)",
         )?
         .execute(params![m.to.strip_prefix("topic:").unwrap_or(&m.to), m.ts])?;
     }
@@ -212,7 +222,7 @@ pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
-/// Deletes up to `chunk` messages older than `cutoff` (seconds since the epoch) and
+/// Deletes up to `chunk` messages stored before `cutoff` (seconds since the epoch) and
 /// forgets topics left with no message. Returns how many messages were deleted.
 pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Result<usize> {
     let high = max_seq(c)?;
@@ -223,7 +233,7 @@ pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Resu
     .execute([high])?;
     let deleted = c
         .prepare_cached(
-            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE ts < ?1 LIMIT ?2)",
+            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE stored_at < ?1 LIMIT ?2)",
         )?
         .execute(params![cutoff, chunk as i64])?;
     if deleted > 0 {
@@ -268,7 +278,7 @@ mod tests {
     fn queues_are_bounded_and_drained_oldest_first_across_addresses() {
         let (_d, c) = db();
         for seq in 1..=5 {
-            insert(&c, &msg(seq, "home:~", 1.0), Kind::Dm, State::Queued).unwrap();
+            insert(&c, &msg(seq, "home:~", 1.0), Kind::Dm, State::Queued, 1.0).unwrap();
             trim_queue(&c, "home:~", 3).unwrap();
         }
         insert(
@@ -276,6 +286,7 @@ mod tests {
             &msg(6, "home:~#sess_abcdefghijklmnop", 1.0),
             Kind::Dm,
             State::Queued,
+            1.0,
         )
         .unwrap();
         assert_eq!(queued_count(&c).unwrap(), 4);
@@ -316,6 +327,7 @@ mod tests {
                 &msg(seq, "topic:t", seq as f64),
                 Kind::Topic,
                 State::Done,
+                seq as f64,
             )
             .unwrap();
             trim_ring(&c, "topic:t", 5).unwrap();
@@ -343,9 +355,23 @@ mod tests {
     #[test]
     fn purge_keeps_numbering_and_drops_empty_topics() {
         let (_d, c) = db();
-        insert(&c, &msg(1, "topic:old", 10.0), Kind::Topic, State::Done).unwrap();
-        insert(&c, &msg(2, "home:~", 10.0), Kind::Dm, State::Queued).unwrap();
-        insert(&c, &msg(3, "topic:new", 100.0), Kind::Topic, State::Done).unwrap();
+        insert(
+            &c,
+            &msg(1, "topic:old", 10.0),
+            Kind::Topic,
+            State::Done,
+            10.0,
+        )
+        .unwrap();
+        insert(&c, &msg(2, "home:~", 10.0), Kind::Dm, State::Queued, 10.0).unwrap();
+        insert(
+            &c,
+            &msg(3, "topic:new", 100.0),
+            Kind::Topic,
+            State::Done,
+            100.0,
+        )
+        .unwrap();
         assert_eq!(purge_before(&c, 50.0, 1).unwrap(), 1);
         assert_eq!(purge_before(&c, 50.0, 10).unwrap(), 1);
         assert_eq!(purge_before(&c, 50.0, 10).unwrap(), 0);
@@ -375,7 +401,7 @@ mod ack_tests {
                 ts: 1.0,
                 seq: Some(seq),
             };
-            insert(&c, &m, Kind::Dm, State::Queued).unwrap();
+            insert(&c, &m, Kind::Dm, State::Queued, 1.0).unwrap();
         }
         let addrs = ["home:~/q".to_string()];
         let taken = take_queued(&c, &addrs, |_| true, State::Pending).unwrap();

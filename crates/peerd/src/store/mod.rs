@@ -10,6 +10,7 @@
 
 mod acks;
 mod db;
+mod import;
 pub mod schema;
 
 pub use db::Kind;
@@ -126,8 +127,26 @@ impl Store {
     /// thread. Returns the handle and the next message `seq` to hand out.
     pub fn start(config: &Config) -> anyhow::Result<(Store, i64)> {
         create_private_dir(&config.state_dir)?;
-        let conn = schema::open(&config.db_path())?;
-        let next_seq = db::max_seq(&conn)? + 1;
+        let mut conn = schema::open(&config.db_path())?;
+        let first_free = db::max_seq(&conn)? + 1;
+        let (report, next_seq) = import::import_0_1(
+            &mut conn,
+            &config.state_dir,
+            first_free,
+            config.dm_maxlen,
+            config.topic_maxlen,
+        )?;
+        if report.files > 0 {
+            tracing::info!(
+                files = report.files,
+                dms = report.dms,
+                topic_messages = report.topic_messages,
+                corrupt_lines = report.corrupt_lines,
+                duplicates = report.duplicates,
+                "imported the Python 0.1 state; its files are now in {}",
+                config.state_dir.join(import::IMPORTED_DIR).display()
+            );
+        }
         let requeued = db::requeue_all_pending(&conn)?;
         if requeued > 0 {
             tracing::info!(
@@ -467,7 +486,7 @@ impl Apply<'_> {
 
     fn insert(&mut self, message: &Message, kind: Kind, queued: bool) -> rusqlite::Result<()> {
         let state = if queued { State::Queued } else { State::Done };
-        db::insert(self.c, message, kind, state)?;
+        db::insert(self.c, message, kind, state, message.ts)?;
         match kind {
             Kind::Topic => db::trim_ring(self.c, &message.to, self.limits.topic_maxlen)?,
             Kind::Dm if queued => db::trim_queue(self.c, &message.to, self.limits.dm_maxlen)?,

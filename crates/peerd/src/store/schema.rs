@@ -22,12 +22,13 @@ const MIGRATIONS: &[&str] = &[
         reply_to   TEXT,
         body       TEXT NOT NULL,             -- the sender's JSON text
         ts         REAL NOT NULL,
+        stored_at  REAL NOT NULL,             -- retention counts from here
         state      INTEGER NOT NULL DEFAULT 0 -- DMs: 1 queued, 2 awaiting an ack
      );
      CREATE INDEX messages_by_address ON messages(to_addr, seq);
      CREATE INDEX messages_queued ON messages(to_addr, seq) WHERE state = 1;
      CREATE INDEX messages_pending ON messages(seq) WHERE state = 2;
-     CREATE INDEX messages_by_time ON messages(ts);
+     CREATE INDEX messages_by_age ON messages(stored_at);
      CREATE TABLE topics (
         name    TEXT PRIMARY KEY,
         last_ts REAL NOT NULL
