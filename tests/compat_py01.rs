@@ -3,34 +3,15 @@
 //! agent host would, exchange DMs (by home and by alias) and a topic message.
 
 mod common;
+mod py01;
 
 use common::*;
+use py01::py01_bin;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, ChildStdin, Command, Stdio};
 use std::sync::mpsc::{self, Receiver};
-use std::sync::Mutex;
-
-/// The directory holding the 0.1 binaries: `$BLEMEES_PY01_BIN`, else the
-/// virtualenv `.ci/python-0.1.sh` creates (run here on first use).
-fn py01_bin(name: &str) -> PathBuf {
-    static INSTALL: Mutex<()> = Mutex::new(());
-    let dir = match std::env::var_os("BLEMEES_PY01_BIN") {
-        Some(dir) => PathBuf::from(dir),
-        None => Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/py01/bin"),
-    };
-    let _guard = INSTALL.lock().unwrap_or_else(|e| e.into_inner());
-    if !dir.join(name).exists() {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join(".ci/python-0.1.sh");
-        let status = Command::new("bash")
-            .arg(script)
-            .status()
-            .expect("run .ci/python-0.1.sh");
-        assert!(status.success(), "installing blemees-peer 0.1.0 failed");
-    }
-    dir.join(name)
-}
 
 /// A 0.1 `blemees-peer-mcp` process driven over stdio.
 struct PySidecar {

@@ -10,9 +10,10 @@
 //! * Messages handed out in a tool result that never reached the host (the call
 //!   was cancelled) come back to the front with [`Inbox::restore`].
 
+use crate::recent::Recent;
 use peer_client::Notification;
 use serde_json::{json, Value};
-use std::collections::{HashSet, VecDeque};
+use std::collections::VecDeque;
 
 /// Most entries the inbox holds.
 pub const INBOX_CAPACITY: usize = 1000;
@@ -91,12 +92,23 @@ pub struct Taken {
     pub dropped: u64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Inbox {
     entries: VecDeque<Entry>,
-    seen: SeenIds,
+    seen: Recent,
     dropped_messages: u64,
     dropped_presence: u64,
+}
+
+impl Default for Inbox {
+    fn default() -> Self {
+        Inbox {
+            entries: VecDeque::new(),
+            seen: Recent::new(SEEN_IDS_CAPACITY),
+            dropped_messages: 0,
+            dropped_presence: 0,
+        }
+    }
 }
 
 impl Inbox {
@@ -172,30 +184,6 @@ impl Inbox {
     /// Everything held, as JSON, without removing it (for `peer://inbox`).
     pub fn snapshot(&self) -> Vec<Value> {
         self.entries.iter().map(Entry::to_json).collect()
-    }
-}
-
-/// A bounded set of recent ids: the oldest is forgotten first.
-#[derive(Debug, Default)]
-struct SeenIds {
-    order: VecDeque<String>,
-    set: HashSet<String>,
-}
-
-impl SeenIds {
-    /// Records `id`; false if it was already recorded.
-    fn insert(&mut self, id: &str) -> bool {
-        if self.set.contains(id) {
-            return false;
-        }
-        if self.order.len() >= SEEN_IDS_CAPACITY {
-            if let Some(old) = self.order.pop_front() {
-                self.set.remove(&old);
-            }
-        }
-        self.order.push_back(id.to_owned());
-        self.set.insert(id.to_owned());
-        true
     }
 }
 
@@ -308,16 +296,5 @@ mod tests {
         inbox.push(message("d"));
         inbox.restore(t.entries);
         assert_eq!(ids(&inbox.take(10, false)), ["a", "b", "c", "d"]);
-    }
-
-    #[test]
-    fn seen_ids_are_bounded() {
-        let mut seen = SeenIds::default();
-        for i in 0..SEEN_IDS_CAPACITY + 1 {
-            assert!(seen.insert(&i.to_string()));
-        }
-        assert_eq!(seen.set.len(), SEEN_IDS_CAPACITY);
-        assert!(seen.insert("0"), "the oldest was forgotten");
-        assert!(!seen.insert("5"));
     }
 }

@@ -13,6 +13,7 @@ mod inbox;
 mod instructions;
 mod mailbox;
 mod pump;
+mod recent;
 mod reply;
 mod resources;
 mod server;

@@ -9,6 +9,7 @@
 //! consumes nothing.
 
 use crate::inbox::{Entry, Inbox, Pushed, Taken};
+use crate::recent::Recent;
 use peer_client::Notification;
 use rmcp::model::RequestId;
 use serde_json::Value;
@@ -24,10 +25,27 @@ struct Batch {
     sending: bool,
 }
 
-#[derive(Default)]
+/// How many cancelled request ids are remembered.
+const CANCELLED_IDS_CAPACITY: usize = 256;
+
 struct State {
     inbox: Inbox,
     in_flight: HashMap<RequestId, Batch>,
+    /// Requests the host cancelled. rmcp's client writes a request and its
+    /// cancellation from separate tasks, so the cancellation can arrive first;
+    /// rmcp then does not cancel the request, but this still makes it take
+    /// nothing. (MCP request ids are never reused within a session.)
+    cancelled: Recent,
+}
+
+impl Default for State {
+    fn default() -> Self {
+        State {
+            inbox: Inbox::default(),
+            in_flight: HashMap::new(),
+            cancelled: Recent::new(CANCELLED_IDS_CAPACITY),
+        }
+    }
 }
 
 pub struct Mailbox {
@@ -77,7 +95,7 @@ impl Mailbox {
         include_presence: bool,
     ) -> Option<Taken> {
         let mut state = self.state();
-        if ct.is_cancelled() {
+        if ct.is_cancelled() || state.cancelled.contains(&request.to_string()) {
             return None;
         }
         let taken = state.inbox.take(limit, include_presence);
@@ -141,9 +159,12 @@ impl Mailbox {
     }
 
     /// The host cancelled `request`: unless its response is already on its way,
-    /// its entries come back to the front of the inbox.
+    /// its entries come back to the front of the inbox, and it takes nothing
+    /// more (waiters are woken to notice).
     pub fn cancelled(&self, request: &RequestId) {
+        self.state().cancelled.insert(&request.to_string());
         self.put_back(request, false);
+        self.arrived.notify_waiters();
     }
 
     fn put_back(&self, request: &RequestId, even_if_sending: bool) {
@@ -233,6 +254,16 @@ mod tests {
         ct.cancel();
         assert!(mb.take_for(&req(1), &ct, 10, false).is_none());
         assert!(mb.has_any(false));
+    }
+
+    #[test]
+    fn a_cancellation_that_overtakes_its_request_still_counts() {
+        let (mb, _acks) = Mailbox::new();
+        mb.push(dm("a"));
+        mb.cancelled(&req(3));
+        let ct = CancellationToken::new();
+        assert!(mb.take_for(&req(3), &ct, 10, false).is_none());
+        assert!(mb.take_for(&req(4), &ct, 10, false).is_some());
     }
 
     #[test]
