@@ -14,63 +14,15 @@ use sidecar::*;
 #[tokio::test(flavor = "multi_thread")]
 async fn our_sidecars_talk_through_the_0_1_daemon() {
     let d = PyDaemon::start();
-    let home_a = d.dir().join("a").to_string_lossy().into_owned();
-    let home_b = d.dir().join("b").to_string_lossy().into_owned();
-    let (sid_a, sid_b) = (sid(), sid());
-    let a = Sidecar::builder(&d.socket())
-        .identity(&home_a, &sid_a)
-        .arg("--alias")
-        .arg("architect")
-        .start()
-        .await;
-    let b = Sidecar::start(&d.socket(), &home_b, &sid_b).await;
-    a.wait_connected().await;
-    b.wait_connected().await;
-    assert_eq!(a.whoami().await["alias"], "architect");
-
-    // DMs by sid, by alias, by home.
-    let sent = a
-        .tool(
-            "peer_send",
-            json!({"to": format!("home:{home_b}#{sid_b}"), "body": {"n": 1}}),
-        )
-        .await;
-    assert_eq!(sent["delivered"], 1);
-    let got = b.expect_messages(1).await;
-    assert_eq!(got[0]["message_id"], sent["message_id"]);
-    assert_eq!(got[0]["from"], format!("home:{home_a}#{sid_a}"));
-    assert_eq!(got[0]["from_alias"], "architect");
-    let reply = b
-        .tool(
-            "peer_send",
-            json!({"to": format!("home:{home_a}#architect"), "body": "ack", "reply_to": sent["message_id"]}),
-        )
-        .await;
-    assert_eq!(reply["delivered"], 1);
-    let back = a.expect_messages(1).await;
-    assert_eq!(back[0]["reply_to"], sent["message_id"]);
-    a.tool(
-        "peer_send",
-        json!({"to": format!("home:{home_b}"), "body": "all"}),
-    )
-    .await;
-    assert_eq!(bodies(&b.expect_messages(1).await), [json!("all")]);
-
-    // Topics with replay, live delivery, listings and history.
-    for n in 1..=3 {
-        a.tool("peer_publish", json!({"topic": "builds", "body": n}))
-            .await;
-    }
-    b.tool("peer_subscribe", json!({"topic": "builds", "replay": 2}))
-        .await;
-    assert_eq!(bodies(&b.expect_messages(2).await), [json!(2), json!(3)]);
-    a.tool("peer_publish", json!({"topic": "builds", "body": 4}))
-        .await;
-    assert_eq!(bodies(&b.expect_messages(1).await), [json!(4)]);
-    let topics = a.tool("peer_list_topics", json!({})).await;
-    assert_eq!(topics["topics"][0]["name"], "builds");
+    let (a, b) = pair(&d.socket(), d.dir()).await;
+    let me_b = b.whoami().await;
+    exchange_dms(&a, &b).await;
+    topic_replay_and_live(&a, &b).await;
     let peers = a.tool("peer_list_peers", json!({})).await;
-    assert!(session_in(&peers, &sid_b).is_some(), "{peers}");
+    assert!(
+        session_in(&peers, me_b["sid"].as_str().unwrap()).is_some(),
+        "{peers}"
+    );
     let history = b
         .tool(
             "peer_history",
@@ -84,10 +36,7 @@ async fn our_sidecars_talk_through_the_0_1_daemon() {
     b.tool("peer_set_dm_filter", json!({"patterns": ["home:/nobody*"]}))
         .await;
     let blocked = a
-        .tool(
-            "peer_send",
-            json!({"to": format!("home:{home_b}#{sid_b}"), "body": "no"}),
-        )
+        .tool("peer_send", json!({"to": me_b["address"], "body": "no"}))
         .await;
     assert_eq!(blocked["delivered"], 0);
     let err = a

@@ -79,55 +79,16 @@ async fn answers_at_once_without_a_daemon_and_says_how_to_start_it() {
 #[tokio::test(flavor = "multi_thread")]
 async fn two_agents_exchange_dms_by_sid_alias_and_home() {
     let d = Daemon::start();
-    let (home_a, home_b) = (home_in(&d, "a"), home_in(&d, "b"));
-    let (sid_a, sid_b) = (sid(), sid());
-    let a = Sidecar::builder(d.socket())
-        .identity(&home_a, &sid_a)
-        .arg("--alias")
-        .arg("architect")
-        .start()
-        .await;
-    let b = Sidecar::start(d.socket(), &home_b, &sid_b).await;
-    a.wait_connected().await;
-    b.wait_connected().await;
-    assert_eq!(a.whoami().await["alias"], "architect");
-
-    // A → B by sid; the result carries structuredContent on this protocol version.
+    let (a, b) = pair(d.socket(), d.dir()).await;
+    let (me_a, me_b) = (a.whoami().await, b.whoami().await);
+    exchange_dms(&a, &b).await;
+    // The result carries structuredContent on this protocol version.
     let r = a
-        .call(
-            "peer_send",
-            json!({"to": format!("home:{home_b}#{sid_b}"), "body": {"text": "hi"}}),
-        )
+        .call("peer_send", json!({"to": me_b["address"], "body": "s"}))
         .await;
     let sent = r.structured_content.clone().expect("structuredContent");
     assert_eq!(sent["delivered"], 1);
-    let got = b.expect_messages(1).await;
-    assert_eq!(got[0]["message_id"], sent["message_id"]);
-    assert_eq!(got[0]["body"], json!({"text": "hi"}));
-    assert_eq!(got[0]["from"], format!("home:{home_a}#{sid_a}"));
-    assert_eq!(got[0]["from_alias"], "architect");
-
-    // B → A by alias, as a reply.
-    let reply = b
-        .tool(
-            "peer_send",
-            json!({"to": format!("home:{home_a}#architect"), "body": "ack", "reply_to": sent["message_id"]}),
-        )
-        .await;
-    assert_eq!(reply["delivered"], 1);
-    let back = a.expect_messages(1).await;
-    assert_eq!(back[0]["body"], "ack");
-    assert_eq!(back[0]["reply_to"], sent["message_id"]);
-
-    // A → every session of B's home.
-    let all = a
-        .tool(
-            "peer_send",
-            json!({"to": format!("home:{home_b}"), "body": 3}),
-        )
-        .await;
-    assert_eq!(all["delivered"], 1);
-    assert_eq!(b.expect_messages(1).await[0]["body"], 3);
+    assert_eq!(b.expect_messages(1).await[0]["body"], "s");
 
     // Daemon errors are readable isError results.
     let err = a
@@ -139,23 +100,22 @@ async fn two_agents_exchange_dms_by_sid_alias_and_home() {
     a.tool("peer_set_dm_filter", json!({"patterns": ["home:/nobody*"]}))
         .await;
     let blocked = b
-        .tool(
-            "peer_send",
-            json!({"to": format!("home:{home_a}#{sid_a}"), "body": 4}),
-        )
+        .tool("peer_send", json!({"to": me_a["address"], "body": 4}))
         .await;
     assert_eq!(blocked["delivered"], 0);
 
     let peers = a.tool("peer_list_peers", json!({})).await;
-    assert_eq!(session_in(&peers, &sid_a).unwrap()["alias"], "architect");
-    assert!(session_in(&peers, &sid_b).is_some());
+    assert_eq!(
+        session_in(&peers, me_a["sid"].as_str().unwrap()).unwrap()["alias"],
+        "architect"
+    );
+    assert!(session_in(&peers, me_b["sid"].as_str().unwrap()).is_some());
     let history = b
-        .tool(
-            "peer_history",
-            json!({"address": format!("home:{home_b}#{sid_b}")}),
-        )
+        .tool("peer_history", json!({"address": me_b["address"]}))
         .await;
-    assert_eq!(history["messages"][0]["message_id"], sent["message_id"]);
+    let ids = common::ids(history["messages"].as_array().unwrap());
+    assert_eq!(ids.len(), 2, "the DM by sid and the one above: {history}");
+    assert_eq!(ids[1], sent["message_id"].as_str().unwrap());
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -165,32 +125,7 @@ async fn topics_replay_and_live_messages() {
     let b = Sidecar::start(d.socket(), &home_in(&d, "b"), &sid()).await;
     a.wait_connected().await;
     b.wait_connected().await;
-    for n in 1..=3 {
-        a.tool("peer_publish", json!({"topic": "builds", "body": n}))
-            .await;
-    }
-    b.tool("peer_subscribe", json!({"topic": "builds", "replay": 2}))
-        .await;
-    let replayed = b.tool("peer_inbox", json!({})).await;
-    let bodies: Vec<_> = message_params(&replayed)
-        .iter()
-        .map(|m| m["body"].clone())
-        .collect();
-    assert_eq!(bodies, [json!(2), json!(3)]);
-    assert_eq!(replayed["dropped"], 0);
-
-    let live = a
-        .tool("peer_publish", json!({"topic": "builds", "body": 4}))
-        .await;
-    assert_eq!(live["subscribers"], 1);
-    let got = b.expect_messages(1).await;
-    assert_eq!(got[0]["to"], "topic:builds");
-    assert_eq!(got[0]["body"], 4);
-
-    let topics = a.tool("peer_list_topics", json!({})).await;
-    assert_eq!(topics["topics"][0]["name"], "builds");
-    assert_eq!(topics["topics"][0]["subscribers"], 1);
-
+    topic_replay_and_live(&a, &b).await;
     b.tool("peer_unsubscribe", json!({"topic": "builds"})).await;
     let after = a
         .tool("peer_publish", json!({"topic": "builds", "body": 5}))

@@ -310,3 +310,84 @@ where
         tokio::time::sleep(POLL_EVERY).await;
     }
 }
+
+/// The DM scenario every daemon must pass: `a` (holding the alias `architect`)
+/// and `b` exchange DMs by sid, by alias (as a reply) and by home.
+pub async fn exchange_dms(a: &Sidecar, b: &Sidecar) {
+    let (me_a, me_b) = (a.whoami().await, b.whoami().await);
+    assert_eq!(me_a["alias"], "architect");
+    let sent = a
+        .tool(
+            "peer_send",
+            json!({"to": me_b["address"], "body": {"text": "hi"}}),
+        )
+        .await;
+    assert_eq!(sent["delivered"], 1);
+    let got = b.expect_messages(1).await;
+    assert_eq!(got[0]["message_id"], sent["message_id"]);
+    assert_eq!(got[0]["body"], json!({"text": "hi"}));
+    assert_eq!(got[0]["from"], me_a["address"]);
+    assert_eq!(got[0]["from_alias"], "architect");
+
+    let to_alias = format!("{}#architect", me_a["peer_id"].as_str().unwrap());
+    let reply = b
+        .tool(
+            "peer_send",
+            json!({"to": to_alias, "body": "ack", "reply_to": sent["message_id"]}),
+        )
+        .await;
+    assert_eq!(reply["delivered"], 1);
+    let back = a.expect_messages(1).await;
+    assert_eq!(back[0]["body"], "ack");
+    assert_eq!(back[0]["reply_to"], sent["message_id"]);
+
+    let all = a
+        .tool("peer_send", json!({"to": me_b["peer_id"], "body": 3}))
+        .await;
+    assert_eq!(all["delivered"], 1);
+    assert_eq!(b.expect_messages(1).await[0]["body"], 3);
+}
+
+/// The topic scenario every daemon must pass: `b` subscribes to what `a`
+/// published with a replay of 2 of 3 stored messages, then gets a live one.
+pub async fn topic_replay_and_live(a: &Sidecar, b: &Sidecar) {
+    for n in 1..=3 {
+        a.tool("peer_publish", json!({"topic": "builds", "body": n}))
+            .await;
+    }
+    b.tool("peer_subscribe", json!({"topic": "builds", "replay": 2}))
+        .await;
+    let replayed = b.tool("peer_inbox", json!({})).await;
+    let bodies: Vec<_> = message_params(&replayed)
+        .iter()
+        .map(|m| m["body"].clone())
+        .collect();
+    assert_eq!(bodies, [json!(2), json!(3)]);
+    assert_eq!(replayed["dropped"], 0);
+    let live = a
+        .tool("peer_publish", json!({"topic": "builds", "body": 4}))
+        .await;
+    assert_eq!(live["subscribers"], 1);
+    let got = b.expect_messages(1).await;
+    assert_eq!(got[0]["to"], "topic:builds");
+    assert_eq!(got[0]["body"], 4);
+    let topics = a.tool("peer_list_topics", json!({})).await;
+    assert_eq!(topics["topics"][0]["name"], "builds");
+    assert_eq!(topics["topics"][0]["subscribers"], 1);
+}
+
+/// Two connected sidecars in homes `dir/a` and `dir/b`; the first holds the
+/// alias `architect`.
+pub async fn pair(socket: &Path, dir: &Path) -> (Sidecar, Sidecar) {
+    let home = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let a = Sidecar::builder(socket)
+        .identity(&home("a"), &crate::common::sid())
+        .arg("--alias")
+        .arg("architect")
+        .start()
+        .await;
+    let b = Sidecar::start(socket, &home("b"), &crate::common::sid()).await;
+    a.wait_connected().await;
+    b.wait_connected().await;
+    (a, b)
+}
