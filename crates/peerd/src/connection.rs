@@ -167,10 +167,9 @@ async fn write_loop(
                     close = true;
                     break;
                 }
-                Out::Frame(frame) => frame,
-                Out::Dm { frame, seq } => {
-                    unflushed.push(seq);
-                    frame
+                out => {
+                    unflushed.extend(out.dm_seq());
+                    out.frame().cloned().unwrap_or_default()
                 }
             };
             let written = tokio::select! {

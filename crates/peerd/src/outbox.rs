@@ -23,15 +23,32 @@ pub enum Out {
     /// A `peer.message` DM: if it is never written, the message goes back to the
     /// queue of its address (store row `seq`).
     Dm { frame: Bytes, seq: i64 },
+    /// A stored message re-sent on request (a queue drain, a topic replay). A
+    /// reader cannot be "behind" on what it just asked for, so these count only
+    /// toward [`MAX_BACKLOG_BYTES`], not the slow-reader limit. `seq` is set for
+    /// DMs, which go back to their queue if never written.
+    Backlog { frame: Bytes, seq: Option<i64> },
     /// Write everything before this, then close the connection.
     Close,
 }
 
 impl Out {
-    fn len(&self) -> usize {
+    /// The bytes to write.
+    pub fn frame(&self) -> Option<&Bytes> {
         match self {
-            Out::Frame(f) | Out::Dm { frame: f, .. } => f.len(),
-            Out::Close => 0,
+            Out::Frame(f) | Out::Dm { frame: f, .. } | Out::Backlog { frame: f, .. } => Some(f),
+            Out::Close => None,
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.frame().map_or(0, Bytes::len)
+    }
+
+    fn backlog_len(&self) -> usize {
+        match self {
+            Out::Backlog { frame, .. } => frame.len(),
+            _ => 0,
         }
     }
 
@@ -39,10 +56,16 @@ impl Out {
     pub fn dm_seq(&self) -> Option<i64> {
         match self {
             Out::Dm { seq, .. } => Some(*seq),
+            Out::Backlog { seq, .. } => *seq,
             _ => None,
         }
     }
 }
+
+/// Bytes of re-sent stored messages a connection may have unwritten on top of the
+/// slow-reader limit: room for a full DM queue of large messages, while a client
+/// that keeps asking for replays without reading still has a ceiling.
+pub const MAX_BACKLOG_BYTES: usize = 256 * 1024 * 1024;
 
 /// The sending side, cheap to clone; held by the router and the store.
 #[derive(Debug, Clone)]
@@ -55,6 +78,8 @@ struct Inner {
     id: ConnId,
     tx: mpsc::UnboundedSender<Out>,
     queued_bytes: AtomicUsize,
+    /// The part of `queued_bytes` that is [`Out::Backlog`].
+    backlog_bytes: AtomicUsize,
     max_bytes: usize,
     overflowed: AtomicBool,
     /// Set once by a `peer.hello` with `ack: true`.
@@ -76,6 +101,7 @@ pub fn outbox(id: ConnId, max_bytes: usize, cancel: CancellationToken) -> (Outbo
         id,
         tx,
         queued_bytes: AtomicUsize::new(0),
+        backlog_bytes: AtomicUsize::new(0),
         max_bytes,
         overflowed: AtomicBool::new(false),
         ack_mode: AtomicBool::new(false),
@@ -110,10 +136,10 @@ impl Outbox {
     }
 
     /// Queues `outs`, which arrive together (one store batch's frames for this
-    /// connection, such as a whole queue drain). The limit is checked once, before:
-    /// a connection that already has more than `max_bytes` unread is cut off, but a
-    /// burst that starts within the limit is accepted whole, so a backlog larger
-    /// than the limit can still be delivered to a reader that keeps up.
+    /// connection). The limits are checked once, before: a connection that already
+    /// has more than `max_bytes` of live output unread, or more than
+    /// [`MAX_BACKLOG_BYTES`] of re-sent messages on top, is cut off; a burst that
+    /// starts within them is accepted whole.
     ///
     /// Gives back what was not queued: everything if the connection is gone or cut
     /// off.
@@ -123,7 +149,8 @@ impl Outbox {
             return Err(outs);
         }
         let queued = inner.queued_bytes.load(Ordering::Relaxed);
-        if queued > inner.max_bytes {
+        let backlog = inner.backlog_bytes.load(Ordering::Relaxed);
+        if queued.saturating_sub(backlog) > inner.max_bytes || backlog > MAX_BACKLOG_BYTES {
             inner.overflowed.store(true, Ordering::Relaxed);
             tracing::warn!(
                 conn = inner.id,
@@ -135,10 +162,12 @@ impl Outbox {
         }
         let mut outs = outs.into_iter();
         while let Some(out) = outs.next() {
-            let len = out.len();
+            let (len, backlog) = (out.len(), out.backlog_len());
             inner.queued_bytes.fetch_add(len, Ordering::Relaxed);
+            inner.backlog_bytes.fetch_add(backlog, Ordering::Relaxed);
             if let Err(e) = inner.tx.send(out) {
                 inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                inner.backlog_bytes.fetch_sub(backlog, Ordering::Relaxed);
                 let mut back = vec![e.0];
                 back.extend(outs);
                 return Err(back);
@@ -167,6 +196,9 @@ impl OutboxReceiver {
         self.inner
             .queued_bytes
             .fetch_sub(out.len(), Ordering::Relaxed);
+        self.inner
+            .backlog_bytes
+            .fetch_sub(out.backlog_len(), Ordering::Relaxed);
     }
 
     /// Refuses further pushes and returns what was queued but never taken.
@@ -219,6 +251,22 @@ mod tests {
             rx.recv().await.unwrap();
         }
         tx.push(frame(1)).unwrap();
+    }
+
+    #[tokio::test]
+    async fn re_sent_messages_do_not_count_as_falling_behind() {
+        let cancel = CancellationToken::new();
+        let (tx, _rx) = outbox(1, 100, cancel.clone());
+        let backlog = |n| Out::Backlog {
+            frame: Bytes::from(vec![b'b'; n]),
+            seq: Some(1),
+        };
+        tx.push_all((0..5).map(|_| backlog(60)).collect()).unwrap();
+        tx.push(frame(90)).unwrap();
+        tx.push(frame(20)).unwrap();
+        assert!(!cancel.is_cancelled());
+        assert!(tx.push(frame(1)).is_err(), "110 live bytes unread");
+        assert!(cancel.is_cancelled());
     }
 
     #[tokio::test]

@@ -772,10 +772,8 @@ mod tests {
             let mut frames = Vec::new();
             while let Some(out) = rx.try_recv() {
                 match out {
-                    Out::Frame(f) | Out::Dm { frame: f, .. } => {
-                        frames.push(serde_json::from_slice(&f).unwrap())
-                    }
                     Out::Close => frames.push(json!("close")),
+                    out => frames.push(serde_json::from_slice(out.frame().unwrap()).unwrap()),
                 }
             }
             frames

@@ -231,8 +231,11 @@ impl Pending {
         for m in messages {
             let frame = Bytes::from(notification_frame(method::MESSAGE, &m));
             let out = match (as_dm, m.seq) {
-                (true, Some(seq)) => Out::Dm { frame, seq },
-                _ => Out::Frame(frame),
+                (true, Some(seq)) => Out::Backlog {
+                    frame,
+                    seq: Some(seq),
+                },
+                _ => Out::Backlog { frame, seq: None },
             };
             self.push(to, out);
         }
