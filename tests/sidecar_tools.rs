@@ -183,6 +183,11 @@ async fn a_cancelled_await_consumes_nothing() {
     let mut sender = d.peer(&home_in(&d, "sender"));
 
     let waiting = b.start_await(json!({"timeout": 30})).await;
+    // rmcp's client writes a request and its cancellation from separate tasks,
+    // so they can reach the sidecar in either order; a host writes them in
+    // order, which is what this test is about.
+    b.wait_logged(&format!("received request id={}", waiting.id))
+        .await;
     waiting.cancel(Some("host gave up".into())).await.unwrap();
     let sent = sender.send_dm(&format!("home:{home_b}#{sid_b}"), json!("kept"));
     // The message is in the inbox for the next call, not in the cancelled one.

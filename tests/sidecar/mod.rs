@@ -243,6 +243,20 @@ impl Sidecar {
         self.tool("peer_whoami", json!({})).await
     }
 
+    /// Polls until the sidecar's log contains `needle`. (rmcp logs every request
+    /// it reads at debug level, which the harness turns on.)
+    pub async fn wait_logged(&self, needle: &str) {
+        let deadline = Instant::now() + CALL_TIMEOUT;
+        while !self.log().contains(needle) {
+            assert!(
+                Instant::now() < deadline,
+                "{needle:?} never logged:\n{}",
+                self.log()
+            );
+            tokio::time::sleep(POLL_EVERY).await;
+        }
+    }
+
     /// Polls until the sidecar is connected to a daemon.
     pub async fn wait_connected(&self) {
         let deadline = Instant::now() + CONNECT_TIMEOUT;
