@@ -159,6 +159,7 @@ impl ServerHandler for PeerServer {
         _ctx: NotificationContext<RoleServer>,
     ) {
         if let Some(id) = notification.request_id {
+            tracing::debug!(%id, "the host cancelled a request");
             self.mailbox.cancelled(&id);
         }
     }
