@@ -229,17 +229,7 @@ async fn inbox_resource_reads_without_draining_and_notifies_subscribers() {
     })
     .await;
     for _ in 0..2 {
-        let read = b
-            .client
-            .read_resource(ReadResourceRequestParams::new("peer://inbox"))
-            .await
-            .unwrap();
-        let text = match &read.contents[0] {
-            rmcp::model::ResourceContents::TextResourceContents { text, .. } => text.clone(),
-            other => panic!("not text: {other:?}"),
-        };
-        let entries: serde_json::Value = serde_json::from_str(&text).unwrap();
-        let wrapped = serde_json::json!({ "messages": entries });
+        let wrapped = serde_json::json!({ "messages": b.inbox_resource().await });
         assert_eq!(message_params(&wrapped)[0]["body"], "seen twice");
     }
     assert_eq!(b.expect_messages(1).await[0]["body"], "seen twice");

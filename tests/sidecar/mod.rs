@@ -4,7 +4,8 @@
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam,
-    ProtocolVersion, Request, ResourceUpdatedNotificationParam,
+    ProtocolVersion, ReadResourceRequestParams, Request, ResourceContents,
+    ResourceUpdatedNotificationParam,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestHandle,
@@ -241,6 +242,21 @@ impl Sidecar {
     /// `peer_whoami`.
     pub async fn whoami(&self) -> Value {
         self.tool("peer_whoami", json!({})).await
+    }
+
+    /// The `peer://inbox` resource: every entry held, not drained.
+    pub async fn inbox_resource(&self) -> Vec<Value> {
+        let read = self
+            .client
+            .read_resource(ReadResourceRequestParams::new("peer://inbox"))
+            .await
+            .expect("read peer://inbox");
+        match &read.contents[0] {
+            ResourceContents::TextResourceContents { text, .. } => {
+                serde_json::from_str(text).expect("peer://inbox is a JSON array")
+            }
+            other => panic!("peer://inbox is not text: {other:?}"),
+        }
     }
 
     /// Polls until the sidecar's log contains `needle`. (rmcp logs every request

@@ -53,7 +53,12 @@ pub async fn acknowledge(session: Session, mut acks: mpsc::UnboundedReceiver<Vec
             pending.extend(ids);
         }
         match session.ack(&pending).await {
-            Ok(_) => pending.clear(),
+            Ok(acked) => {
+                if acked {
+                    tracing::debug!("acknowledged {} DMs", pending.len());
+                }
+                pending.clear();
+            }
             Err(e) => {
                 tracing::debug!("acknowledging {} DMs later: {e}", pending.len());
                 // Wait for the link to come back up before retrying.
