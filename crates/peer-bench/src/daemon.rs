@@ -1,0 +1,159 @@
+//! Starting a daemon of either implementation on a private socket and state
+//! directory, knowing when it serves, and reading its memory.
+
+use anyhow::{bail, Context};
+use peer_client::{connect_hello, Hello};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// How long a daemon may take to start serving.
+const START_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Where one implementation's two binaries are.
+pub struct Implementation {
+    pub name: &'static str,
+    pub dir: PathBuf,
+}
+
+impl Implementation {
+    /// Ours: next to this program unless told otherwise.
+    pub fn ours(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let dir = match dir {
+            Some(d) => d,
+            None => std::env::current_exe()?
+                .parent()
+                .context("peer-bench has no directory")?
+                .to_path_buf(),
+        };
+        Self::checked("ours", dir)
+    }
+
+    /// Python 0.1: `.ci/py01/bin`, installed by `.ci/python-0.1.sh` if missing.
+    pub fn python(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let dir = dir.unwrap_or_else(|| repo.join(".ci/py01/bin"));
+        if !dir.join("blemees-peerd").exists() {
+            let status = Command::new("bash")
+                .arg(repo.join(".ci/python-0.1.sh"))
+                .status()?;
+            if !status.success() {
+                bail!("installing blemees-peer 0.1.0 failed");
+            }
+        }
+        Self::checked("python", dir)
+    }
+
+    fn checked(name: &'static str, dir: PathBuf) -> anyhow::Result<Self> {
+        for bin in ["blemees-peerd", "blemees-peer-mcp"] {
+            if !dir.join(bin).exists() {
+                bail!(
+                    "{} has no {bin} (build with `cargo build --release --workspace`)",
+                    dir.display()
+                );
+            }
+        }
+        Ok(Implementation { name, dir })
+    }
+
+    pub fn daemon(&self) -> PathBuf {
+        self.dir.join("blemees-peerd")
+    }
+
+    pub fn sidecar(&self) -> PathBuf {
+        self.dir.join("blemees-peer-mcp")
+    }
+}
+
+/// A running daemon; killed when dropped.
+pub struct Daemon {
+    child: Child,
+    pub socket: PathBuf,
+    pub state: PathBuf,
+    /// Spawn until a hello was answered.
+    pub startup: Duration,
+    _dir: tempfile::TempDir,
+}
+
+impl Daemon {
+    /// Starts `imp`'s daemon on a fresh directory.
+    pub async fn start(imp: &Implementation) -> anyhow::Result<Daemon> {
+        let dir = tempfile::tempdir()?;
+        let state = dir.path().join("state");
+        Self::start_in(imp, dir, state).await
+    }
+
+    /// Starts `imp`'s daemon on `state`, inside `dir` (which the daemon keeps).
+    pub async fn start_in(
+        imp: &Implementation,
+        dir: tempfile::TempDir,
+        state: PathBuf,
+    ) -> anyhow::Result<Daemon> {
+        let socket = dir.path().join("peerd.sock");
+        let started = Instant::now();
+        let child = Command::new(imp.daemon())
+            .arg("--socket")
+            .arg(&socket)
+            .arg("--state-dir")
+            .arg(&state)
+            .args(["--log-level", "error"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .with_context(|| format!("starting {}", imp.daemon().display()))?;
+        let mut d = Daemon {
+            child,
+            socket,
+            state,
+            startup: Duration::ZERO,
+            _dir: dir,
+        };
+        loop {
+            if connect_hello(&d.socket, &Hello::operator("/bench"))
+                .await
+                .is_ok()
+            {
+                break;
+            }
+            if started.elapsed() > START_TIMEOUT {
+                bail!("{} daemon did not start", imp.name);
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        d.startup = started.elapsed();
+        Ok(d)
+    }
+
+    pub fn rss(&self) -> u64 {
+        rss(self.child.id())
+    }
+
+    /// SIGTERM, then wait; the state directory survives for a restart.
+    pub fn stop(mut self) -> (tempfile::TempDir, PathBuf) {
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+        let dir = std::mem::replace(&mut self._dir, tempfile::tempdir().expect("tempdir"));
+        (dir, self.state.clone())
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of `pid`, in bytes (Linux `/proc`).
+pub fn rss(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
+        .unwrap_or(0)
+        * 1024
+}

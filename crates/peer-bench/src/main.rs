@@ -1,0 +1,157 @@
+//! `peer-bench`: drives any blemees-peer/1 daemon (and MCP sidecar) through its
+//! real socket (and stdio), so one run measures this implementation and the
+//! Python 0.1 side by side on the same machine, and prints the ratios against
+//! the project's targets.
+//!
+//! ```sh
+//! cargo build --release --workspace
+//! target/release/peer-bench            # all workloads, ours vs .ci/py01
+//! target/release/peer-bench --only rtt --only fanout
+//! ```
+
+mod daemon;
+mod report;
+mod sidecar;
+mod workloads;
+
+use clap::Parser;
+use daemon::Implementation;
+use report::{Figure, Row};
+use std::path::PathBuf;
+
+/// Benchmarks ours against Python 0.1 and prints the ratios.
+#[derive(Debug, Parser)]
+struct Args {
+    /// Our binaries' directory [default: the directory of this program]
+    #[arg(long)]
+    ours: Option<PathBuf>,
+    /// Python 0.1 binaries' directory [default: .ci/py01/bin, installed if missing]
+    #[arg(long)]
+    python: Option<PathBuf>,
+    /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar, coldstart)
+    #[arg(long)]
+    only: Vec<String>,
+    /// Scale message counts down (e.g. 0.1 for a quick look)
+    #[arg(long, default_value_t = 1.0)]
+    scale: f64,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let ours = Implementation::ours(args.ours)?;
+    let python = Implementation::python(args.python)?;
+    let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let n = |count: f64| ((count * args.scale).round() as usize).max(1);
+    println!(
+        "peer-bench: ours = {}, python = {}",
+        ours.dir.display(),
+        python.dir.display()
+    );
+
+    let mut rows: Vec<Row> = Vec::new();
+    let mut run = |row: Row| {
+        row.print();
+        rows.push(row);
+    };
+    if wants("rtt") {
+        let iterations = n(2000.0);
+        let o = workloads::round_trip(&ours, iterations).await?;
+        let p = workloads::round_trip(&python, iterations).await?;
+        run(Row::new(
+            "DM round trip p50",
+            Figure::Micros(o.p50),
+            Figure::Micros(p.p50),
+            "≤ 1/5",
+            0.2,
+        ));
+        run(Row::new(
+            "DM round trip p99",
+            Figure::Micros(o.p99),
+            Figure::Micros(p.p99),
+            "",
+            0.0,
+        ));
+    }
+    if wants("pipelined") {
+        let per_pair = n(5000.0);
+        let o = workloads::pipelined(&ours, per_pair).await?;
+        let p = workloads::pipelined(&python, per_pair).await?;
+        run(Row::new(
+            "pipelined DMs msg/s",
+            Figure::Rate(o),
+            Figure::Rate(p),
+            "≥ 8×",
+            8.0,
+        ));
+    }
+    if wants("fanout") {
+        let publishes = n(2000.0);
+        let o = workloads::fan_out(&ours, publishes).await?;
+        let p = workloads::fan_out(&python, publishes).await?;
+        run(Row::new(
+            "fan-out deliveries/s",
+            Figure::Rate(o),
+            Figure::Rate(p),
+            "≥ 50×",
+            50.0,
+        ));
+    }
+    if wants("connects") {
+        let o = workloads::connects(&ours, 1000).await?;
+        let p = workloads::connects(&python, 1000).await?;
+        run(Row::new(
+            "1000 connect+hello",
+            Figure::Millis(o.elapsed),
+            Figure::Millis(p.elapsed),
+            "≥ 10× faster",
+            0.1,
+        ));
+        run(Row::new(
+            "daemon RSS, 1000 sessions",
+            Figure::Mib(o.rss),
+            Figure::Mib(p.rss),
+            "≤ 1/3",
+            1.0 / 3.0,
+        ));
+    }
+    if wants("sidecar") {
+        let o = sidecar::ready(&ours, 10).await?;
+        let p = sidecar::ready(&python, 10).await?;
+        run(Row::new(
+            "sidecar ready",
+            Figure::Millis(o.elapsed),
+            Figure::Millis(p.elapsed),
+            "≤ 1/5",
+            0.2,
+        ));
+        run(Row::new(
+            "sidecar RSS",
+            Figure::Mib(o.rss),
+            Figure::Mib(p.rss),
+            "≤ 1/4",
+            0.25,
+        ));
+    }
+    if wants("coldstart") {
+        let (topics, per_topic) = (200, n(1000.0));
+        let o = workloads::cold_start(&ours, topics, per_topic).await?;
+        let p = workloads::cold_start(&python, topics, per_topic).await?;
+        run(Row::new(
+            "cold start time",
+            Figure::Millis(o.elapsed),
+            Figure::Millis(p.elapsed),
+            "≤ 1/10",
+            0.1,
+        ));
+        run(Row::new(
+            "cold start RSS",
+            Figure::Mib(o.rss),
+            Figure::Mib(p.rss),
+            "≤ 1/5",
+            0.2,
+        ));
+    }
+    report::summary(&rows);
+    Ok(())
+}

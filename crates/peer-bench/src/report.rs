@@ -1,0 +1,106 @@
+//! Printing figures, ratios and whether each target holds.
+
+use std::time::Duration;
+
+/// A measured value, with the direction that counts as better.
+#[derive(Debug, Clone, Copy)]
+pub enum Figure {
+    Micros(Duration),
+    Millis(Duration),
+    /// Events per second (higher is better).
+    Rate(f64),
+    /// Bytes of memory.
+    Mib(u64),
+}
+
+impl Figure {
+    fn value(self) -> f64 {
+        match self {
+            Figure::Micros(d) | Figure::Millis(d) => d.as_secs_f64(),
+            Figure::Rate(r) => r,
+            Figure::Mib(b) => b as f64,
+        }
+    }
+
+    fn higher_is_better(self) -> bool {
+        matches!(self, Figure::Rate(_))
+    }
+
+    fn show(self) -> String {
+        match self {
+            Figure::Micros(d) => format!("{:.0} µs", d.as_secs_f64() * 1e6),
+            Figure::Millis(d) => format!("{:.1} ms", d.as_secs_f64() * 1e3),
+            Figure::Rate(r) => format!("{r:.0}/s"),
+            Figure::Mib(b) => format!("{:.1} MiB", b as f64 / 1048576.0),
+        }
+    }
+}
+
+/// One line of the report.
+pub struct Row {
+    name: &'static str,
+    ours: Figure,
+    python: Figure,
+    target: &'static str,
+    /// ours ÷ python must be ≥ this for rates, ≤ this for times and sizes;
+    /// 0 means informational.
+    bound: f64,
+}
+
+impl Row {
+    pub fn new(
+        name: &'static str,
+        ours: Figure,
+        python: Figure,
+        target: &'static str,
+        bound: f64,
+    ) -> Row {
+        Row {
+            name,
+            ours,
+            python,
+            target,
+            bound,
+        }
+    }
+
+    fn ratio(&self) -> f64 {
+        self.ours.value() / self.python.value()
+    }
+
+    fn verdict(&self) -> &'static str {
+        let r = self.ratio();
+        if self.bound == 0.0 {
+            return "";
+        }
+        let holds = match self.ours.higher_is_better() {
+            true => r >= self.bound,
+            false => r <= self.bound,
+        };
+        if holds {
+            "holds"
+        } else {
+            "MISSED"
+        }
+    }
+
+    pub fn print(&self) {
+        println!(
+            "{:<28} ours {:>12}   python {:>12}   ours/python {:>8.3}   {:<13} {}",
+            self.name,
+            self.ours.show(),
+            self.python.show(),
+            self.ratio(),
+            self.target,
+            self.verdict()
+        );
+    }
+}
+
+/// Prints the table again, together, after all workloads.
+pub fn summary(rows: &[Row]) {
+    println!("\nsummary:");
+    for row in rows {
+        row.print();
+    }
+}
