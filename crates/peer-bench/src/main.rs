@@ -10,6 +10,7 @@
 //! ```
 
 mod daemon;
+mod raw;
 mod report;
 mod sidecar;
 mod workloads;

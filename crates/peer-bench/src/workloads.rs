@@ -3,11 +3,11 @@
 //! only queued DMs and topic rings, and without fsync either).
 
 use crate::daemon::{Daemon, Implementation};
-use anyhow::{bail, Context};
-use futures::future::try_join_all;
-use peer_client::{connect_hello, Connection, Hello, Notifications};
+use crate::raw::{self, Line, Raw};
+use anyhow::Context;
+use peer_client::{connect_hello, Hello};
 use peer_proto::identity::mint_sid;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -28,51 +28,6 @@ pub struct Sized {
     pub rss: u64,
 }
 
-/// A visible session in `home` with a fresh sid; returns its own address too.
-async fn session(d: &Daemon, home: &str) -> anyhow::Result<(Connection, Notifications, String)> {
-    let sid = mint_sid();
-    let (conn, notes, _) = connect_hello(&d.socket, &Hello::new(&sid, home)).await?;
-    Ok((conn, notes, format!("home:{home}#{sid}")))
-}
-
-/// The next `peer.message` on `notes`.
-async fn next_message(notes: &mut Notifications) -> anyhow::Result<Value> {
-    while let Some(n) = notes.recv().await {
-        if n.method == "peer.message" {
-            return Ok(n.params);
-        }
-    }
-    bail!("the connection closed")
-}
-
-/// Counts `peer.message`s on `notes` until there are `n`.
-async fn count_messages(mut notes: Notifications, n: usize) -> anyhow::Result<()> {
-    for _ in 0..n {
-        next_message(&mut notes).await?;
-    }
-    Ok(())
-}
-
-/// Sends `total` requests from `conn`, [`IN_FLIGHT`] at a time.
-async fn pipeline(
-    conn: Connection,
-    total: usize,
-    method: &'static str,
-    params: Value,
-) -> anyhow::Result<()> {
-    let lanes = (0..IN_FLIGHT).map(|lane| {
-        let (conn, params) = (conn.clone(), params.clone());
-        async move {
-            for _ in (lane..total).step_by(IN_FLIGHT) {
-                conn.call(method, &params).await?;
-            }
-            anyhow::Ok(())
-        }
-    });
-    try_join_all(lanes).await?;
-    Ok(())
-}
-
 async fn bounded<T>(
     what: &str,
     f: impl std::future::Future<Output = anyhow::Result<T>>,
@@ -85,22 +40,24 @@ async fn bounded<T>(
 /// 1. A sends a DM to B, B answers; the time until A has the answer.
 pub async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Result<Latency> {
     let d = Daemon::start(imp).await?;
-    let (a, mut a_notes, _) = session(&d, "/bench/a").await?;
-    let (b, mut b_notes, b_addr) = session(&d, "/bench/b").await?;
+    let mut a = Raw::hello(&d.socket, "/bench/a").await?;
+    let mut b = Raw::hello(&d.socket, "/bench/b").await?;
+    let ping = raw::request("peer.send", &json!({"to": b.address, "body": "ping"}));
+    let pong = raw::request("peer.send", &json!({"to": a.address, "body": "pong"}));
     let echo = tokio::spawn(async move {
-        while let Ok(m) = next_message(&mut b_notes).await {
-            b.call("peer.send", json!({"to": m["from"], "body": "pong"}))
-                .await?;
+        loop {
+            b.expect(Line::Message, 1).await?;
+            b.send_batch(&pong, 1).await?;
         }
+        #[allow(unreachable_code)]
         anyhow::Ok(())
     });
-    let ping = json!({"to": b_addr, "body": "ping"});
     let mut samples = Vec::with_capacity(iterations);
     bounded("round trips", async {
         for i in 0..WARM_UP + iterations {
             let start = Instant::now();
-            a.call("peer.send", &ping).await?;
-            next_message(&mut a_notes).await?;
+            a.send_batch(&ping, 1).await?;
+            a.expect(Line::Message, 1).await?;
             if i >= WARM_UP {
                 samples.push(start.elapsed());
             }
@@ -116,6 +73,19 @@ pub async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Resu
     })
 }
 
+/// Sends `total` copies of `request` on `conn`, [`IN_FLIGHT`] at a time, and
+/// reads their answers.
+async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Result<()> {
+    let mut sent = 0;
+    while sent < total {
+        let n = IN_FLIGHT.min(total - sent);
+        conn.send_batch(&request, n).await?;
+        conn.expect(Line::Response, n).await?;
+        sent += n;
+    }
+    Ok(())
+}
+
 /// 2. Four sender/receiver pairs, 32 DMs in flight per sender, 200-byte bodies:
 ///    delivered messages per second.
 pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<f64> {
@@ -124,28 +94,24 @@ pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<
     let mut senders = Vec::new();
     let mut receivers = Vec::new();
     for pair in 0..4 {
-        let (_r, r_notes, r_addr) = session(&d, &format!("/bench/r{pair}")).await?;
-        let (s, _s_notes, _) = session(&d, &format!("/bench/s{pair}")).await?;
-        receivers.push((_r, r_notes));
-        senders.push((s, json!({"to": r_addr, "body": body})));
+        let receiver = Raw::hello(&d.socket, &format!("/bench/r{pair}")).await?;
+        let sender = Raw::hello(&d.socket, &format!("/bench/s{pair}")).await?;
+        let send = raw::request("peer.send", &json!({"to": receiver.address, "body": body}));
+        receivers.push(receiver);
+        senders.push((sender, send));
     }
     let start = Instant::now();
     let received: Vec<_> = receivers
         .into_iter()
-        .map(|(conn, notes)| {
-            tokio::spawn(async move {
-                let _keep = conn;
-                count_messages(notes, per_pair).await
-            })
-        })
+        .map(|mut r| tokio::spawn(async move { r.expect(Line::Message, per_pair).await }))
         .collect();
-    let sent = senders
+    let sent: Vec<_> = senders
         .into_iter()
-        .map(|(s, params)| pipeline(s, per_pair, "peer.send", params));
+        .map(|(s, send)| tokio::spawn(pipeline(s, per_pair, send)))
+        .collect();
     bounded("pipelined DMs", async {
-        try_join_all(sent).await?;
-        for r in received {
-            r.await??;
+        for task in sent.into_iter().chain(received) {
+            task.await??;
         }
         anyhow::Ok(())
     })
@@ -159,33 +125,27 @@ pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<f
     let d = Daemon::start(imp).await?;
     let mut subscribers = Vec::new();
     for i in 0..SUBSCRIBERS {
-        let (conn, notes, _) = session(&d, &format!("/bench/sub{i}")).await?;
-        conn.call("peer.subscribe", json!({"topic": "bench"}))
-            .await?;
-        subscribers.push((conn, notes));
+        let mut s = Raw::hello(&d.socket, &format!("/bench/sub{i}")).await?;
+        s.send_batch(
+            &raw::request("peer.subscribe", &json!({"topic": "bench"})),
+            1,
+        )
+        .await?;
+        s.expect(Line::Response, 1).await?;
+        subscribers.push(s);
     }
-    let (publisher, _notes, _) = session(&d, "/bench/pub").await?;
+    let publisher = Raw::hello(&d.socket, "/bench/pub").await?;
+    let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
+    let publish = raw::request("peer.publish", &json!({"topic": "bench", "body": body}));
     let start = Instant::now();
     let received: Vec<_> = subscribers
         .into_iter()
-        .map(|(conn, notes)| {
-            tokio::spawn(async move {
-                let _keep = conn;
-                count_messages(notes, publishes).await
-            })
-        })
+        .map(|mut s| tokio::spawn(async move { s.expect(Line::Message, publishes).await }))
         .collect();
-    let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
     bounded("fan-out", async {
-        pipeline(
-            publisher,
-            publishes,
-            "peer.publish",
-            json!({"topic": "bench", "body": body}),
-        )
-        .await?;
-        for r in received {
-            r.await??;
+        pipeline(publisher, publishes, publish).await?;
+        for task in received {
+            task.await??;
         }
         anyhow::Ok(())
     })

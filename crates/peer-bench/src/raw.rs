@@ -1,0 +1,95 @@
+//! A deliberately thin client for the throughput and latency workloads: it
+//! writes request lines in batches and classifies incoming lines by a substring
+//! instead of parsing them, so the benchmark's own cost stays small beside the
+//! daemon's and the figures measure the daemon. (Both daemons write compact JSON,
+//! so `"method":"peer.message"` appears verbatim in every message notification;
+//! the benchmark's bodies never contain it.)
+
+use anyhow::{bail, Context};
+use peer_proto::identity::mint_sid;
+use serde_json::{json, Value};
+use std::path::Path;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::UnixStream;
+
+const MESSAGE: &str = "\"method\":\"peer.message\"";
+
+/// What one incoming line is.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Line {
+    Message,
+    Response,
+    Other,
+}
+
+pub struct Raw {
+    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
+    writer: OwnedWriteHalf,
+    /// `home:<home>#<sid>`
+    pub address: String,
+}
+
+impl Raw {
+    /// Connects and says hello as a fresh visible session in `home`.
+    pub async fn hello(socket: &Path, home: &str) -> anyhow::Result<Raw> {
+        let stream = UnixStream::connect(socket).await?;
+        let (read, writer) = stream.into_split();
+        let sid = mint_sid();
+        let mut raw = Raw {
+            lines: BufReader::with_capacity(1 << 16, read).lines(),
+            writer,
+            address: format!("home:{home}#{sid}"),
+        };
+        raw.send_batch(
+            &request("peer.hello", &json!({"sid": sid, "home": home})),
+            1,
+        )
+        .await?;
+        raw.expect(Line::Response, 1).await?;
+        Ok(raw)
+    }
+
+    /// Writes `line` `n` times in one write.
+    pub async fn send_batch(&mut self, line: &str, n: usize) -> anyhow::Result<()> {
+        self.writer.write_all(line.repeat(n).as_bytes()).await?;
+        Ok(())
+    }
+
+    /// The next line's kind.
+    pub async fn next(&mut self) -> anyhow::Result<Line> {
+        let line = self
+            .lines
+            .next_line()
+            .await?
+            .context("the daemon closed the connection")?;
+        Ok(if line.contains(MESSAGE) {
+            Line::Message
+        } else if line.contains("\"method\"") {
+            Line::Other
+        } else if line.contains("\"error\"") {
+            bail!("the daemon answered with an error: {line}")
+        } else {
+            Line::Response
+        })
+    }
+
+    /// Reads until `n` lines of `kind` have come (skipping others).
+    pub async fn expect(&mut self, kind: Line, n: usize) -> anyhow::Result<()> {
+        let mut seen = 0;
+        while seen < n {
+            if self.next().await? == kind {
+                seen += 1;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One request line (the id is irrelevant: answers are counted, not matched).
+pub fn request(method: &str, params: &Value) -> String {
+    format!(
+        "{}\n",
+        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})
+    )
+}
