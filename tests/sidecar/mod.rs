@@ -3,9 +3,9 @@
 #![allow(dead_code)]
 
 use rmcp::model::{
-    CallToolRequestParams, CallToolResult, ClientRequest, ProgressNotificationParam,
-    ProtocolVersion, ReadResourceRequestParams, Request, ResourceContents,
-    ResourceUpdatedNotificationParam,
+    CallToolRequestParams, CallToolResult, ClientRequest, CustomNotification,
+    ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, Request,
+    ResourceContents, ResourceUpdatedNotificationParam,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestHandle,
@@ -44,6 +44,8 @@ const IDENTITY_ENV: &[&str] = &[
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub updated: Arc<Mutex<Vec<String>>>,
+    /// Notifications outside the MCP schema (`notifications/claude/channel`).
+    pub custom: Arc<Mutex<Vec<CustomNotification>>>,
 }
 
 impl ClientHandler for Recorder {
@@ -61,6 +63,14 @@ impl ClientHandler for Recorder {
         _ctx: NotificationContext<RoleClient>,
     ) {
         self.updated.lock().unwrap().push(params.uri);
+    }
+
+    async fn on_custom_notification(
+        &self,
+        notification: CustomNotification,
+        _ctx: NotificationContext<RoleClient>,
+    ) {
+        self.custom.lock().unwrap().push(notification);
     }
 }
 

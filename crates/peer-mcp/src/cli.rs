@@ -1,6 +1,7 @@
 //! The command line of `blemees-peer-mcp` (flags as 0.1) and the process's
 //! start-up: logging, identity, the session, and the MCP server on stdio.
 
+use crate::channel;
 use crate::delivery::DeliveryTransport;
 use crate::identity::{self, Sources};
 use crate::mailbox::Mailbox;
@@ -40,6 +41,10 @@ pub struct Args {
     /// Also append logs to this file
     #[arg(long, value_name = "PATH")]
     log_file: Option<PathBuf>,
+    /// Also push each arriving message to Claude Code as a channel event
+    /// (`notifications/claude/channel`); messages stay readable with peer_inbox
+    #[arg(long)]
+    claude_channel: bool,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -107,20 +112,25 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let (mailbox, acks) = Mailbox::new();
     let mailbox = Arc::new(mailbox);
     let watchers = Arc::new(Watchers::default());
+    let (channel_tx, channel_rx) = args.claude_channel.then(channel::queue).unzip();
     tokio::spawn(pump::file_notifications(
         notes,
         mailbox.clone(),
         watchers.clone(),
+        channel_tx,
     ));
     tokio::spawn(pump::acknowledge(session.clone(), acks));
 
     let stdio = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout());
     let transport = DeliveryTransport::new(stdio, mailbox.clone());
-    let server = PeerServer::new(session.clone(), mailbox, watchers);
+    let server = PeerServer::new(session.clone(), mailbox, watchers, args.claude_channel);
     let running = server
         .serve(transport)
         .await
         .context("MCP start-up failed")?;
+    if let Some(rx) = channel_rx {
+        tokio::spawn(channel::forward(running.peer().clone(), rx));
+    }
     let reason = running.waiting().await.context("MCP service failed")?;
     tracing::info!(?reason, "MCP host went away; stopping");
     session.close();

@@ -5,7 +5,10 @@
 //! Data flow: daemon notifications → [`pump`] → [`mailbox::Mailbox`] (bounded,
 //! de-duplicated inbox) → `peer_inbox`/`peer_await` results → stdout, where
 //! [`delivery`] sees them written and only then are their DMs acknowledged.
+//! With `--claude-channel`, [`channel`] also pushes a copy of each arriving
+//! message to the host as it comes.
 
+mod channel;
 pub mod cli;
 mod delivery;
 pub mod identity;

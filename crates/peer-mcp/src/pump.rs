@@ -1,6 +1,7 @@
 //! Background tasks between the session and the MCP side: filing daemon
 //! notifications into the inbox, and acknowledging delivered DMs.
 
+use crate::channel::ChannelTx;
 use crate::inbox::Pushed;
 use crate::mailbox::Mailbox;
 use crate::resources::{self, Watchers};
@@ -8,20 +9,32 @@ use peer_client::{Link, Notifications, Session};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-/// Files every notification of the session into the mailbox and tells resource
-/// subscribers what changed.
+/// Files every notification of the session into the mailbox, tells resource
+/// subscribers what changed and, with `--claude-channel`, pushes each new
+/// message to the host. Only messages the inbox took as new are pushed, so a
+/// re-sent DM or topic catch-up is not announced twice.
 pub async fn file_notifications(
     mut notes: Notifications,
     mailbox: Arc<Mailbox>,
     watchers: Arc<Watchers>,
+    channel: Option<ChannelTx>,
 ) {
     while let Some(note) = notes.recv().await {
         let method = note.method.clone();
         let topic = note.params["to"]
             .as_str()
             .is_some_and(|to| to.starts_with("topic:"));
+        let push = channel
+            .as_ref()
+            .filter(|_| method == "peer.message")
+            .map(|tx| (tx, note.params.clone()));
         match mailbox.push(note) {
-            Some(Pushed::Added) => watchers.changed(resources::INBOX),
+            Some(Pushed::Added) => {
+                watchers.changed(resources::INBOX);
+                if let Some((tx, params)) = push {
+                    tx.push(params);
+                }
+            }
             Some(Pushed::Duplicate) => tracing::debug!("dropped a duplicate {method}"),
             Some(Pushed::Dropped) => tracing::debug!("inbox full: dropped a {method}"),
             None => tracing::debug!("not filed: {method}"),

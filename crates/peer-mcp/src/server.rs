@@ -1,6 +1,7 @@
 //! The MCP server: identity, tools, resources, and the cancellation hook that
 //! returns a cancelled call's messages to the inbox.
 
+use crate::channel;
 use crate::instructions;
 use crate::mailbox::Mailbox;
 use crate::reply;
@@ -26,15 +27,24 @@ pub struct PeerServer {
     pub(crate) session: Session,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) watchers: Arc<Watchers>,
+    /// `--claude-channel`: declare `claude/channel` (the pushes themselves
+    /// come from the notification pump).
+    claude_channel: bool,
     tool_router: ToolRouter<PeerServer>,
 }
 
 impl PeerServer {
-    pub fn new(session: Session, mailbox: Arc<Mailbox>, watchers: Arc<Watchers>) -> Self {
+    pub fn new(
+        session: Session,
+        mailbox: Arc<Mailbox>,
+        watchers: Arc<Watchers>,
+        claude_channel: bool,
+    ) -> Self {
         PeerServer {
             session,
             mailbox,
             watchers,
+            claude_channel,
             tool_router: Self::tool_router(),
         }
     }
@@ -66,11 +76,14 @@ impl PeerServer {
 #[tool_handler(router = self.tool_router)]
 impl ServerHandler for PeerServer {
     fn get_info(&self) -> ServerConfig {
-        let capabilities = ServerCapabilities::builder()
+        let mut capabilities = ServerCapabilities::builder()
             .enable_tools()
             .enable_resources()
             .enable_resources_subscribe()
             .build();
+        if self.claude_channel {
+            capabilities.experimental = Some(channel::experimental());
+        }
         let alias = self.session.alias();
         ServerConfig::new(capabilities)
             .with_server_info(Implementation::new(SERVER_NAME, peer_proto::VERSION))
@@ -78,6 +91,7 @@ impl ServerHandler for PeerServer {
                 self.session.home(),
                 &self.session.address(),
                 alias.as_deref(),
+                self.claude_channel,
             ))
     }
 
