@@ -30,6 +30,9 @@ impl Glob {
     pub fn new(pattern: &str) -> Self {
         let chars: Vec<char> = pattern.chars().collect();
         let mut tokens = Vec::with_capacity(chars.len());
+        // A `[` with no `]` anywhere after it is a literal without looking further:
+        // otherwise each of n unclosed `[` would scan to the end, O(n²).
+        let last_close = chars.iter().rposition(|&c| c == ']');
         let mut i = 0;
         while i < chars.len() {
             match chars[i] {
@@ -44,7 +47,10 @@ impl Glob {
                     tokens.push(Token::AnyChar);
                     i += 1;
                 }
-                '[' => match parse_class(&chars, i + 1) {
+                '[' => match last_close
+                    .filter(|&end| end > i)
+                    .and_then(|_| parse_class(&chars, i + 1))
+                {
                     Some((token, next)) => {
                         tokens.push(token);
                         i = next;
@@ -224,6 +230,15 @@ mod tests {
         let p = "*a".repeat(50) + "b";
         let t = "a".repeat(5000);
         assert!(!m(&p, &t));
+    }
+
+    #[test]
+    fn many_unclosed_brackets_compile_in_linear_time() {
+        // Quadratic before: 10⁶ `[` meant ~5·10¹¹ steps, a frozen router.
+        let p = "[".repeat(1_000_000);
+        assert!(m(&p, &p));
+        // With a `]` at the end, the first `[` opens a set of all the others.
+        assert!(m(&format!("{p}]"), "["));
     }
 
     #[test]

@@ -7,15 +7,20 @@
 //! is validated once and copied once, never turned into a tree of `Value`s.
 
 use crate::error::{ErrorCode, RpcError};
-use serde::de::{DeserializeOwned, IgnoredAny};
+use serde::de::{DeserializeOwned, IgnoredAny, MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
+use std::fmt;
 
 /// Deepest `[`/`{` nesting accepted in one line. serde_json refuses deeper input
 /// for typed values but skips raw values iteratively, so the daemon checks the
 /// whole line itself: a body nested deeper than this would crash recipients whose
-/// parser recurses (Python's `json` gives up near 1000).
-pub const MAX_JSON_DEPTH: usize = 128;
+/// parser recurses (Python's `json` gives up near 1000). It is serde_json's own
+/// limit — its recursion budget of 128 runs out at the 128th level — so that any
+/// frame the daemon forwards (a body sits as deep in a `peer.message` as in the
+/// `peer.send` that carried it) can be read back by a Rust client.
+pub const MAX_JSON_DEPTH: usize = 127;
 
 /// The `"2.0"` every request and response carries.
 pub const JSONRPC_VERSION: &str = "2.0";
@@ -25,7 +30,8 @@ pub const JSONRPC_VERSION: &str = "2.0";
 pub struct Envelope<'a> {
     /// `None` for a notification (no `id` member); `Some("null")` for an explicit null.
     pub id: Option<&'a RawValue>,
-    pub method: &'a str,
+    /// Borrowed from the line unless the client escaped a character in it.
+    pub method: Cow<'a, str>,
     pub params: Params<'a>,
 }
 
@@ -40,21 +46,68 @@ pub struct Rejected<'a> {
     pub is_notification: bool,
 }
 
-#[derive(Deserialize)]
+/// The members of a request object that `decode` looks at, each kept raw; any
+/// other member is skipped unread.
+#[derive(Default)]
 struct RawEnvelope<'a> {
-    #[serde(default, borrow)]
     jsonrpc: Option<&'a RawValue>,
-    #[serde(default, borrow, deserialize_with = "present")]
+    /// `None` when absent; an explicit `null` is `Some("null")`.
     id: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     method: Option<&'a RawValue>,
-    #[serde(default, borrow)]
     params: Option<&'a RawValue>,
 }
 
-/// Keeps an explicit `"id": null` distinct from an absent id.
-fn present<'de, D: Deserializer<'de>>(d: D) -> Result<Option<&'de RawValue>, D::Error> {
-    <&RawValue>::deserialize(d).map(Some)
+#[derive(Deserialize)]
+#[serde(field_identifier, rename_all = "lowercase")]
+enum Member {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    #[serde(other)]
+    Other,
+}
+
+/// Hand-written because a derived impl refuses a repeated member, which would turn
+/// a valid object into "not a request"; here the last one wins, as with Python's
+/// `json` (0.1) and with `Params`. Only a JSON object deserializes.
+impl<'de> Deserialize<'de> for RawEnvelope<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Members;
+        impl<'de> Visitor<'de> for Members {
+            type Value = RawEnvelope<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON object")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+                let mut env = RawEnvelope::default();
+                while let Some(member) = map.next_key()? {
+                    let slot = match member {
+                        Member::Jsonrpc => &mut env.jsonrpc,
+                        Member::Id => &mut env.id,
+                        Member::Method => &mut env.method,
+                        Member::Params => &mut env.params,
+                        Member::Other => {
+                            map.next_value::<IgnoredAny>()?;
+                            continue;
+                        }
+                    };
+                    *slot = Some(map.next_value()?);
+                }
+                Ok(env)
+            }
+        }
+        d.deserialize_map(Members)
+    }
+}
+
+/// A JSON string, borrowed from the line unless it contains escapes.
+#[derive(Deserialize)]
+struct Str<'a>(#[serde(borrow)] Cow<'a, str>);
+
+/// The string a raw member holds, if it is one.
+fn string(raw: Option<&RawValue>) -> Option<Cow<'_, str>> {
+    serde_json::from_str::<Str>(raw?.get()).ok().map(|s| s.0)
 }
 
 /// Decodes one line (without its newline).
@@ -72,12 +125,9 @@ pub fn decode(line: &[u8]) -> Result<Envelope<'_>, Rejected<'_>> {
             false,
         ));
     }
-    // serde would read a JSON array as a struct's fields in order; only an object
-    // is a request.
-    let is_object = line.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-    let raw = match is_object.then(|| serde_json::from_slice::<RawEnvelope>(line)) {
-        Some(Ok(raw)) => raw,
-        _ => {
+    let raw = match serde_json::from_slice::<RawEnvelope>(line) {
+        Ok(raw) => raw,
+        Err(_) => {
             let error = match serde_json::from_slice::<IgnoredAny>(line) {
                 Ok(_) => RpcError::new(ErrorCode::InvalidRequest, "request must be a JSON object"),
                 Err(e) => RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {e}")),
@@ -86,19 +136,13 @@ pub fn decode(line: &[u8]) -> Result<Envelope<'_>, Rejected<'_>> {
         }
     };
     let is_notification = raw.id.is_none();
-    if raw.jsonrpc.map(RawValue::get) != Some("\"2.0\"") {
+    if string(raw.jsonrpc).as_deref() != Some(JSONRPC_VERSION) {
         let error = RpcError::new(ErrorCode::InvalidRequest, "jsonrpc must be \"2.0\"");
         return Err(reject(raw.id, error, is_notification));
     }
-    let method = match raw
-        .method
-        .and_then(|m| serde_json::from_str::<&str>(m.get()).ok())
-    {
-        Some(m) => m,
-        None => {
-            let error = RpcError::new(ErrorCode::InvalidRequest, "method must be a string");
-            return Err(reject(raw.id, error, is_notification));
-        }
+    let Some(method) = string(raw.method) else {
+        let error = RpcError::new(ErrorCode::InvalidRequest, "method must be a string");
+        return Err(reject(raw.id, error, is_notification));
     };
     let params = match raw.params {
         None => Params::default(),
@@ -329,6 +373,32 @@ mod tests {
             b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"m\",\"params\":{\"b\":\"\xff\"}}"
         )
         .is_err());
+    }
+
+    #[test]
+    fn repeated_members_and_escapes_are_plain_json() {
+        // Found by the decode fuzzer: both were answered -32600 although the line
+        // is a valid request.
+        let env = decode(br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"a","method":"b"}"#).unwrap();
+        assert_eq!((env.id.unwrap().get(), &*env.method), ("2", "b"));
+        let env = decode(br#"{"jsonrpc":"\u0032.0","method":"peer\u002ehello"}"#).unwrap();
+        assert_eq!(env.method, "peer.hello");
+    }
+
+    #[test]
+    fn depth_limit_is_what_serde_json_can_read_back() {
+        // Found by the property tests: at 128 levels decode accepted a line that
+        // serde_json (and so every Rust client receiving the body) refuses.
+        let line = |depth: usize| {
+            let body = format!("{}{}", "[".repeat(depth - 2), "]".repeat(depth - 2));
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"b":{body}}}}}"#)
+        };
+        let deepest = line(MAX_JSON_DEPTH);
+        assert!(decode(deepest.as_bytes()).is_ok());
+        assert!(serde_json::from_str::<Value>(&deepest).is_ok());
+        let too_deep = line(MAX_JSON_DEPTH + 1);
+        assert_eq!(code_of(&too_deep), (None, -32700, false));
+        assert!(serde_json::from_str::<Value>(&too_deep).is_err());
     }
 
     #[test]

@@ -83,8 +83,9 @@ pub struct Parsed {
 const STRING: &str = "a string";
 const STRINGS: &str = "a list of strings";
 
-/// Validates `params` for `method`.
-pub fn parse(method: &str, p: &Params) -> Parsed {
+/// Validates `params` for `method` (a `&str`, or the envelope's `Cow<str>` as is).
+pub fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
+    let method = method.as_ref();
     let is_hello = method == "peer.hello";
     let call = match method {
         "peer.hello" => hello(p),
