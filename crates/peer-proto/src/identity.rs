@@ -77,9 +77,23 @@ pub fn mint_sid() -> String {
     format!("{SID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE))
 }
 
-/// A fresh random message id, `msg_` + 16 URL-safe characters, as 0.1 mints them.
-pub fn mint_message_id() -> String {
-    format!("{MESSAGE_ID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE))
+/// Characters of a message id's ordered part: `[A-Za-z0-9_-]` in ASCII order, so
+/// ids compare as their numbers do.
+const ORDERED: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+
+/// A message id for the message numbered `seq`: `msg_`, then `seq` in 8 ordered
+/// characters (48 bits), then 8 random ones; 16 URL-safe characters after the
+/// prefix, as 0.1 mints them. Ids of later messages sort after earlier ones, so
+/// the store's index on message ids grows at one end instead of being rewritten
+/// at random places on every insert.
+pub fn mint_message_id(seq: u64) -> String {
+    let mut id = String::with_capacity(MESSAGE_ID_PREFIX.len() + 16);
+    id.push_str(MESSAGE_ID_PREFIX);
+    for shift in (0..8).rev() {
+        id.push(ORDERED[((seq >> (shift * 6)) & 63) as usize] as char);
+    }
+    id.push_str(&nanoid!(8, &URL_SAFE));
+    id
 }
 
 #[cfg(test)]
@@ -98,6 +112,23 @@ mod tests {
             assert!(is_valid_sid(&mint_sid()));
         }
         assert_ne!(mint_sid(), mint_sid());
+    }
+
+    #[test]
+    fn message_ids_sort_by_seq() {
+        let ids: Vec<String> = [0u64, 1, 63, 64, 4095, 1 << 40, (1 << 48) - 1]
+            .iter()
+            .map(|&s| mint_message_id(s))
+            .collect();
+        for pair in ids.windows(2) {
+            assert!(pair[0][..12] < pair[1][..12], "{pair:?}");
+        }
+        for id in &ids {
+            let rest = id.strip_prefix(MESSAGE_ID_PREFIX).unwrap();
+            assert_eq!(rest.len(), 16);
+            assert!(rest.bytes().all(is_url_safe), "{id}");
+        }
+        assert_ne!(mint_message_id(5), mint_message_id(5));
     }
 
     #[test]

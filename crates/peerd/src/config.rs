@@ -23,9 +23,7 @@ pub const INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
 /// Requests waiting for the router, across all connections; readers wait when full,
 /// which is the back-pressure that keeps a flood from growing memory.
 pub const ROUTER_QUEUE: usize = 8192;
-/// Operations waiting for the store thread.
-pub const STORE_QUEUE: usize = 8192;
-/// Most operations the store thread commits in one transaction.
+/// Most router events whose operations are committed in one transaction.
 pub const STORE_BATCH: usize = 4096;
 /// How often expired history is purged.
 pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);

@@ -7,6 +7,7 @@
 //! on a socket or a disk, and its decisions can be unit-tested without either.
 
 use crate::call::{Call, Hello, Parsed};
+use crate::config::STORE_BATCH;
 use crate::outbox::{ConnId, Out, Outbox};
 use crate::store::{now, Kind, LiveStatus, Op, ReplyId, Store};
 use bytes::Bytes;
@@ -476,7 +477,7 @@ impl Router {
     ) -> Message {
         let session = self.session(conn);
         let message = Message {
-            message_id: mint_message_id(),
+            message_id: mint_message_id(self.next_seq as u64),
             from: session.from.clone(),
             from_alias: session.alias.clone(),
             to,
@@ -671,31 +672,55 @@ impl Router {
     }
 }
 
-/// The router task: applies events in arrival order and forwards their operations.
-pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, store: Store) {
-    while let Some(mut event) = inbound.recv().await {
-        if let Inbound::Shutdown(done) = event {
-            for op in router.shutdown() {
-                store.send(op).await;
+/// The router loop: takes every event that has arrived (up to [`STORE_BATCH`]),
+/// applies them in order, and has the store commit all their operations in one
+/// transaction before their frames go out. Runs on the daemon's event thread
+/// beside the connections, so no event waits for a thread to wake.
+pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, mut store: Store) {
+    let mut ops = Vec::new();
+    // Line budgets of the batch's requests, released once it is applied.
+    let mut permits = Vec::new();
+    loop {
+        let first = if store.purging() {
+            // A long purge goes on between batches of traffic.
+            match inbound.try_recv() {
+                Ok(event) => event,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    store.run_batch(vec![Op::Purge]);
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
-            let (closed_tx, closed_rx) = oneshot::channel();
-            store.send(Op::Shutdown(closed_tx)).await;
-            let _ = closed_rx.await;
-            let _ = done.send(());
-            return;
-        }
-        let mut permit = match &mut event {
-            Inbound::Request { permit, .. } => permit.take(),
-            _ => None,
+        } else {
+            match inbound.recv().await {
+                Some(event) => event,
+                None => break,
+            }
         };
-        let ops = router.handle(event);
-        let last = ops.len().saturating_sub(1);
-        for (i, op) in ops.into_iter().enumerate() {
-            // The store applies in order, so the last operation carries the permit.
-            let permit = if i == last { permit.take() } else { None };
-            store.send_holding(op, permit).await;
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(mut event) = next.take() {
+            if let Inbound::Shutdown(done) = event {
+                store.run_batch(std::mem::take(&mut ops));
+                store.run_batch(router.shutdown());
+                store.close();
+                let _ = done.send(());
+                return;
+            }
+            if let Inbound::Request { permit, .. } = &mut event {
+                permits.extend(permit.take());
+            }
+            ops.extend(router.handle(event));
+            taken += 1;
+            if taken < STORE_BATCH {
+                next = inbound.try_recv().ok();
+            }
         }
+        store.run_batch(std::mem::take(&mut ops));
+        permits.clear();
     }
+    store.close();
 }
 
 #[cfg(test)]

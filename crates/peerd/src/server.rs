@@ -23,7 +23,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // database; bind only once the store is ready (a 0.1 import may take a
     // while), so a socket that accepts means a daemon that serves.
     claim_path(&config.socket)?;
-    let (store, next_seq) = Store::start(&config)?;
+    let (store, next_seq) = Store::open(&config)?;
     let listener = bind(&config.socket)?;
     tracing::info!(socket = %config.socket.display(), state_dir = %config.state_dir.display(), "listening");
 

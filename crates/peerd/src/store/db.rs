@@ -222,8 +222,13 @@ pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
-/// Deletes up to `chunk` messages stored before `cutoff` (seconds since the epoch) and
-/// forgets topics left with no message. Returns how many messages were deleted.
+/// Deletes, among the oldest `chunk` messages, those stored before `cutoff` (seconds
+/// since the epoch), and forgets topics left with no message. Returns how many
+/// messages were deleted: fewer than `chunk` means none older is left.
+///
+/// Rows are stored in `seq` order and `stored_at` grows with `seq`, so expired rows
+/// are always a prefix of the table: walking it from the start needs no index on
+/// time, which would cost a page write on every insert.
 pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Result<usize> {
     let high = max_seq(c)?;
     c.prepare_cached(
@@ -233,7 +238,8 @@ pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Resu
     .execute([high])?;
     let deleted = c
         .prepare_cached(
-            "DELETE FROM messages WHERE seq IN (SELECT seq FROM messages WHERE stored_at < ?1 LIMIT ?2)",
+            "DELETE FROM messages WHERE stored_at < ?1
+               AND seq IN (SELECT seq FROM messages ORDER BY seq LIMIT ?2)",
         )?
         .execute(params![cutoff, chunk as i64])?;
     if deleted > 0 {

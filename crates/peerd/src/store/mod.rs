@@ -1,5 +1,8 @@
-//! The store: one thread that owns the SQLite connection and applies operations in
-//! the order the router sent them, committing them in batches (group commit).
+//! The store: the SQLite connection, applying the router's operations in order and
+//! committing them in batches (group commit). It runs on the daemon's one event
+//! thread, called by the router loop with everything that arrived since the last
+//! batch; the checkpoints that copy the WAL into the database (and fsync it) run
+//! on a thread of their own ([`checkpoint`]), so no commit waits for a disk flush.
 //!
 //! Everything the daemon writes to a socket passes through here: the frames of a
 //! batch are pushed to their outboxes only after the batch has committed. That one
@@ -9,6 +12,7 @@
 //! drains, replays, history) falling in their place in that order.
 
 mod acks;
+mod checkpoint;
 mod db;
 mod import;
 pub mod schema;
@@ -18,7 +22,7 @@ pub use db::Kind;
 use acks::Acks;
 use db::State;
 
-use crate::config::{Config, PURGE_CHUNK, STORE_BATCH, STORE_QUEUE};
+use crate::config::{Config, PURGE_CHUNK};
 use crate::outbox::{ConnId, Out, Outbox};
 use anyhow::Context;
 use bytes::Bytes;
@@ -33,7 +37,6 @@ use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
-use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
 
 /// A request id to answer; `None` for notifications (they get no answer).
 pub type ReplyId = Option<Box<RawValue>>;
@@ -112,22 +115,30 @@ pub enum Op {
     Release(ConnId),
     /// Delete history older than the retention period.
     Purge,
-    /// Commit, checkpoint, close the database and stop the thread.
-    Shutdown(oneshot::Sender<()>),
 }
 
-/// The router's handle on the store thread.
-#[derive(Clone)]
+/// The open database and what the operations need beside it.
 pub struct Store {
-    tx: mpsc::Sender<(Op, Option<OwnedSemaphorePermit>)>,
+    conn: Connection,
+    limits: Limits,
+    acks: Acks,
+    /// A purge found more than one chunk to delete and should go on.
+    purging: bool,
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl Store {
-    /// Opens the database (creating the state directory `0700`) and starts the store
-    /// thread. Returns the handle and the next message `seq` to hand out.
-    pub fn start(config: &Config) -> anyhow::Result<(Store, i64)> {
+    /// Opens the database (creating the state directory `0700`), imports a 0.1
+    /// state dir if there is one, puts DMs left pending by the last run back in
+    /// their queues, and starts the checkpointer. Returns the store and the next
+    /// message `seq` to hand out.
+    pub fn open(config: &Config) -> anyhow::Result<(Store, i64)> {
         create_private_dir(&config.state_dir)?;
         let mut conn = schema::open(&config.db_path())?;
+        // Checkpoints run on their own thread (see `checkpoint`), never in a commit.
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
+        let wal_limit = i64::try_from(checkpoint::WAL_RESTART_BYTES)?;
+        conn.pragma_update(None, "journal_size_limit", wal_limit)?;
         let first_free = db::max_seq(&conn)? + 1;
         let (report, next_seq) = import::import_0_1(
             &mut conn,
@@ -154,146 +165,30 @@ impl Store {
                 "unacknowledged DMs from the last run are queued again"
             );
         }
-        let (tx, rx) = mpsc::channel(STORE_QUEUE);
         let limits = Limits {
             db_path: config.db_path(),
             dm_maxlen: config.dm_maxlen,
             topic_maxlen: config.topic_maxlen,
             retention_s: f64::from(config.retention_days) * 86_400.0,
         };
-        let worker = Worker {
+        let checkpointer = checkpoint::Checkpointer::start(&config.db_path())?;
+        let store = Store {
             conn,
-            rx,
             limits,
             acks: Acks::default(),
             purging: false,
+            _checkpointer: checkpointer,
         };
-        std::thread::Builder::new()
-            .name("peerd-store".into())
-            .spawn(move || worker.run())
-            .context("starting the store thread")?;
-        Ok((Store { tx }, next_seq))
+        Ok((store, next_seq))
     }
 
-    /// Queues `op`; waits only when the store is [`STORE_QUEUE`] operations behind.
-    pub async fn send(&self, op: Op) {
-        self.send_holding(op, None).await;
-    }
-
-    /// Queues `op`, keeping `permit` until the batch that applies it is done.
-    pub async fn send_holding(&self, op: Op, permit: Option<OwnedSemaphorePermit>) {
-        if self.tx.send((op, permit)).await.is_err() {
-            tracing::error!("store thread is gone; operation dropped");
-        }
-    }
-}
-
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating state directory {}", dir.display()))
-}
-
-pub(crate) fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
-/// Frames produced by a batch, pushed after it commits.
-#[derive(Default)]
-struct Pending {
-    frames: Vec<(Outbox, Out)>,
-    /// Indexes into `frames` of responses, with their ids, to turn into errors if
-    /// the commit fails.
-    replies: Vec<(usize, Box<RawValue>)>,
-    shutdown: Option<oneshot::Sender<()>>,
-    purge_more: bool,
-}
-
-impl Pending {
-    fn push(&mut self, to: &Outbox, out: Out) {
-        self.frames.push((to.clone(), out));
-    }
-
-    fn reply(&mut self, to: &Outbox, id: ReplyId, result: &impl Serialize) {
-        if let Some(id) = id {
-            let frame = Bytes::from(response_frame(&id, result));
-            self.replies.push((self.frames.len(), id));
-            self.push(to, Out::Frame(frame));
-        }
-    }
-
-    fn messages(&mut self, to: &Outbox, messages: Vec<Message>, as_dm: bool) {
-        for m in messages {
-            let frame = Bytes::from(notification_frame(method::MESSAGE, &m));
-            let out = match (as_dm, m.seq) {
-                (true, Some(seq)) => Out::Backlog {
-                    frame,
-                    seq: Some(seq),
-                },
-                _ => Out::Backlog { frame, seq: None },
-            };
-            self.push(to, out);
-        }
-    }
-}
-
-struct Worker {
-    conn: Connection,
-    rx: mpsc::Receiver<(Op, Option<OwnedSemaphorePermit>)>,
-    limits: Limits,
-    acks: Acks,
-    /// A purge found more than one chunk to delete and goes on between batches.
-    purging: bool,
-}
-
-impl Worker {
-    fn run(mut self) {
-        loop {
-            let first = if self.purging {
-                match self.rx.try_recv() {
-                    Ok(queued) => queued,
-                    Err(mpsc::error::TryRecvError::Empty) => (Op::Purge, None),
-                    Err(mpsc::error::TryRecvError::Disconnected) => break,
-                }
-            } else {
-                match self.rx.blocking_recv() {
-                    Some(queued) => queued,
-                    None => break,
-                }
-            };
-            let mut batch = vec![first];
-            while batch.len() < STORE_BATCH {
-                match self.rx.try_recv() {
-                    Ok(queued) => batch.push(queued),
-                    Err(_) => break,
-                }
-            }
-            let (batch, permits): (Vec<Op>, Vec<_>) = batch.into_iter().unzip();
-            let shutdown = self.run_batch(batch);
-            drop(permits);
-            if let Some(done) = shutdown {
-                self.close();
-                let _ = done.send(());
-                return;
-            }
-        }
-        self.close();
-    }
-
-    fn close(&mut self) {
-        if let Err(e) = self.conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
-            tracing::warn!("final checkpoint failed: {e}");
-        }
+    /// Whether an expired-history purge has more chunks to delete.
+    pub fn purging(&self) -> bool {
+        self.purging
     }
 
     /// Applies `batch` in one transaction and pushes its frames after the commit.
-    /// Returns the shutdown acknowledgement if the batch asked to stop.
-    fn run_batch(&mut self, batch: Vec<Op>) -> Option<oneshot::Sender<()>> {
+    pub fn run_batch(&mut self, batch: Vec<Op>) {
         let mut pending = Pending::default();
         let mut unwritten = Vec::new();
         let result = self.apply_all(batch, &mut pending);
@@ -326,7 +221,6 @@ impl Worker {
                 );
             }
         }
-        pending.shutdown
     }
 
     fn apply_all(&mut self, batch: Vec<Op>, pending: &mut Pending) -> anyhow::Result<()> {
@@ -343,6 +237,72 @@ impl Worker {
         tx.commit()?;
         self.purging = pending.purge_more;
         Ok(())
+    }
+
+    /// Folds the WAL into the database file, so a stopped daemon leaves one file.
+    pub fn close(self) {
+        let Store {
+            conn,
+            _checkpointer,
+            ..
+        } = self;
+        drop(_checkpointer);
+        if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
+            tracing::warn!("final checkpoint failed: {e}");
+        }
+    }
+}
+
+fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)
+        .with_context(|| format!("creating state directory {}", dir.display()))
+}
+
+pub(crate) fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+/// Frames produced by a batch, pushed after it commits.
+#[derive(Default)]
+struct Pending {
+    frames: Vec<(Outbox, Out)>,
+    /// Indexes into `frames` of responses, with their ids, to turn into errors if
+    /// the commit fails.
+    replies: Vec<(usize, Box<RawValue>)>,
+    purge_more: bool,
+}
+
+impl Pending {
+    fn push(&mut self, to: &Outbox, out: Out) {
+        self.frames.push((to.clone(), out));
+    }
+
+    fn reply(&mut self, to: &Outbox, id: ReplyId, result: &impl Serialize) {
+        if let Some(id) = id {
+            let frame = Bytes::from(response_frame(&id, result));
+            self.replies.push((self.frames.len(), id));
+            self.push(to, Out::Frame(frame));
+        }
+    }
+
+    fn messages(&mut self, to: &Outbox, messages: Vec<Message>, as_dm: bool) {
+        for m in messages {
+            let frame = Bytes::from(notification_frame(method::MESSAGE, &m));
+            let out = match (as_dm, m.seq) {
+                (true, Some(seq)) => Out::Backlog {
+                    frame,
+                    seq: Some(seq),
+                },
+                _ => Out::Backlog { frame, seq: None },
+            };
+            self.push(to, out);
+        }
     }
 }
 
@@ -482,7 +442,6 @@ impl Apply<'_> {
                 // A full chunk means more to go: the worker goes on between batches.
                 self.pending.purge_more = deleted == PURGE_CHUNK;
             }
-            Op::Shutdown(done) => self.pending.shutdown = Some(done),
         }
         Ok(())
     }

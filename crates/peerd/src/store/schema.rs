@@ -28,7 +28,6 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_address ON messages(to_addr, seq);
      CREATE INDEX messages_queued ON messages(to_addr, seq) WHERE state = 1;
      CREATE INDEX messages_pending ON messages(seq) WHERE state = 2;
-     CREATE INDEX messages_by_age ON messages(stored_at);
      CREATE TABLE topics (
         name    TEXT PRIMARY KEY,
         last_ts REAL NOT NULL

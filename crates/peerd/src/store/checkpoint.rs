@@ -1,0 +1,69 @@
+//! WAL checkpoints on a thread of their own.
+//!
+//! A checkpoint copies committed pages from the WAL into the database file and
+//! fsyncs it: milliseconds, where a commit takes microseconds. SQLite runs one
+//! inside a commit whenever the WAL passes 1000 pages, which stalled every client
+//! of the daemon for that long. The store turns that off and this thread runs
+//! passive checkpoints on its own connection instead: they never block the
+//! writer, and a WAL that has been fully copied is reused from its start by the
+//! next commit, so it stays as small as the traffic between two checkpoints.
+
+use anyhow::Context;
+use rusqlite::Connection;
+use std::path::Path;
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+/// How often the WAL is folded into the database.
+pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// WAL size past which a checkpoint also restarts the log. Passive checkpoints
+/// never catch up with a writer that never pauses, so under sustained traffic the
+/// WAL would only grow; a restart briefly holds the writer back to bound it.
+pub const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
+
+/// The running checkpoint thread; stops (and is joined) when dropped.
+pub struct Checkpointer {
+    stop: Option<mpsc::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Checkpointer {
+    pub fn start(db_path: &Path) -> anyhow::Result<Checkpointer> {
+        let mut wal = db_path.as_os_str().to_owned();
+        wal.push("-wal");
+        let conn = Connection::open(db_path)
+            .with_context(|| format!("opening {} for checkpoints", db_path.display()))?;
+        conn.pragma_update(None, "busy_timeout", 5000)?;
+        let (stop, stopped) = mpsc::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name("peerd-checkpoint".into())
+            .spawn(move || {
+                while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(CHECKPOINT_INTERVAL)
+                {
+                    let big = std::fs::metadata(&wal).is_ok_and(|m| m.len() > WAL_RESTART_BYTES);
+                    let sql = match big {
+                        true => "PRAGMA wal_checkpoint(RESTART)",
+                        false => "PRAGMA wal_checkpoint(PASSIVE)",
+                    };
+                    if let Err(e) = conn.query_row(sql, [], |_| Ok(())) {
+                        tracing::warn!("checkpoint failed: {e}");
+                    }
+                }
+            })
+            .context("starting the checkpoint thread")?;
+        Ok(Checkpointer {
+            stop: Some(stop),
+            thread: Some(thread),
+        })
+    }
+}
+
+impl Drop for Checkpointer {
+    fn drop(&mut self) {
+        self.stop.take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
