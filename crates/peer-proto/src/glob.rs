@@ -130,7 +130,13 @@ fn parse_class(chars: &[char], start: usize) -> Option<(Token, usize)> {
     while chars.get(i)? != &']' {
         i += 1;
     }
-    let body = &chars[body_start..i];
+    let (negated, body) = match &chars[body_start..i] {
+        // Python drops a reversed range by splicing the text around it, so a `!`
+        // right after a reversed first range lands first in the set and negates
+        // it: `[z-a!x]` means `[!x]` (and `[z-a!]` any character).
+        [lo, '-', hi, '!', rest @ ..] if !negated && lo > hi => (true, rest),
+        body => (negated, body),
+    };
     let mut ranges = Vec::new();
     let mut k = 0;
     while k < body.len() {
@@ -213,6 +219,14 @@ mod tests {
         assert!(m("[!]]", "a"));
         assert!(m("[a-]", "-"));
         assert!(!m("[z-a]", "m"));
+        // Found by the glob fuzzer against Python's fnmatch: a `!` after a
+        // reversed first range negates the set.
+        assert!(m("[[-!!?acx[]", "\0"));
+        assert!(!m("[[-!!?acx[]", "a"));
+        assert!(m("[z-a!]", "q"));
+        assert!(m("[z-a!x-y]", "a") && !m("[z-a!x-y]", "y"));
+        // Already negated: the `!` is a member.
+        assert!(!m("[!z-a!x]", "!") && m("[!z-a!x]", "a"));
         // Unclosed: a literal `[`.
         assert!(m("[ab", "[ab"));
         assert!(!m("[ab", "a"));

@@ -377,8 +377,8 @@ mod tests {
 
     #[test]
     fn repeated_members_and_escapes_are_plain_json() {
-        // Found by the decode fuzzer: both were answered -32600 although the line
-        // is a valid request.
+        // Both were answered -32600 although the line is a valid request (the
+        // decode oracle, serde_json's Value, reads them as one).
         let env = decode(br#"{"jsonrpc":"2.0","id":1,"id":2,"method":"a","method":"b"}"#).unwrap();
         assert_eq!((env.id.unwrap().get(), &*env.method), ("2", "b"));
         let env = decode(br#"{"jsonrpc":"\u0032.0","method":"peer\u002ehello"}"#).unwrap();

@@ -2,8 +2,9 @@
 //! checked against the reference implementations in `oracle/` on generated
 //! input. Case counts are kept small enough for all of this to take a few
 //! seconds of `cargo test`; the fuzz targets in `fuzz/` run the same checks for
-//! as long as one likes. Failing inputs are saved under `proptest-regressions/`
-//! and replayed first on every run.
+//! as long as one likes. Failing inputs are saved in
+//! `properties.proptest-regressions` beside this file and replayed first on
+//! every run.
 
 mod oracle;
 
@@ -15,19 +16,12 @@ use peer_proto::{ErrorCode, RpcError};
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
-use proptest::test_runner::FileFailurePersistence;
 use serde_json::value::RawValue;
 use serde_json::Value;
 
-/// `cases` per property; failures are saved to (and replayed from)
-/// `proptest-regressions/properties.txt` in this crate, which proptest cannot
-/// locate by itself for an integration test.
 fn config(cases: u32) -> ProptestConfig {
     ProptestConfig {
         cases,
-        failure_persistence: Some(Box::new(FileFailurePersistence::Direct(
-            "proptest-regressions/properties.txt",
-        ))),
         ..ProptestConfig::default()
     }
 }
