@@ -11,6 +11,7 @@ pub mod call;
 pub mod cli;
 pub mod config;
 pub mod connection;
+pub mod listen;
 pub mod outbox;
 pub mod router;
 pub mod server;

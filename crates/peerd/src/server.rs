@@ -3,14 +3,10 @@
 
 use crate::config::{Config, INFLIGHT_BYTES, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH};
 use crate::connection;
+use crate::listen;
 use crate::router::{self, Inbound, Router};
 use crate::store::Store;
-use anyhow::{bail, Context};
-use std::io::ErrorKind;
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
-use std::path::Path;
 use std::sync::Arc;
-use tokio::net::UnixListener;
 use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::{mpsc, oneshot, Semaphore};
 use tokio_util::sync::CancellationToken;
@@ -22,9 +18,18 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // Claim the path first, so a second daemon never touches a live one's
     // database; bind only once the store is ready (a 0.1 import may take a
     // while), so a socket that accepts means a daemon that serves.
-    claim_path(&config.socket)?;
+    let activated = listen::activated()?;
+    if activated.is_none() {
+        listen::claim_path(&config.socket)?;
+    }
     let (store, next_seq) = Store::open(&config)?;
-    let listener = bind(&config.socket)?;
+    let (listener, own_socket) = match activated {
+        Some(listener) => {
+            tracing::info!("using the socket passed by systemd");
+            (listener, None)
+        }
+        None => (listen::bind(&config.socket)?, Some(&config.socket)),
+    };
     tracing::info!(socket = %config.socket.display(), state_dir = %config.state_dir.display(), "listening");
 
     let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
@@ -99,67 +104,11 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     }
     drop(router_tx);
     router_task.abort();
-    remove_socket(&config.socket);
+    if let Some(path) = own_socket {
+        listen::remove(path);
+    }
     tracing::info!("stopped");
     Ok(())
-}
-
-/// Makes `path` free for binding: creates its directory `0700` if missing, refuses
-/// a path that is not a socket and a socket a live daemon answers on, and removes
-/// a stale socket.
-fn claim_path(path: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .with_context(|| format!("creating socket directory {}", parent.display()))?;
-    }
-    match std::fs::symlink_metadata(path) {
-        Ok(meta) if !meta.file_type().is_socket() => {
-            bail!(
-                "{} exists and is not a socket; refusing to replace it",
-                path.display()
-            )
-        }
-        Ok(_) => match std::os::unix::net::UnixStream::connect(path) {
-            Ok(_) => bail!(
-                "another blemees-peerd is already listening on {}",
-                path.display()
-            ),
-            Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
-                tracing::info!(socket = %path.display(), "removing stale socket");
-                std::fs::remove_file(path)
-                    .with_context(|| format!("removing stale socket {}", path.display()))?;
-            }
-            Err(e) => bail!("cannot tell whether {} is in use: {e}", path.display()),
-        },
-        Err(e) if e.kind() == ErrorKind::NotFound => {}
-        Err(e) => bail!("cannot inspect {}: {e}", path.display()),
-    }
-    Ok(())
-}
-
-/// Binds the socket with mode `0600`.
-fn bind(path: &Path) -> anyhow::Result<UnixListener> {
-    // Create the socket 0600 from the start rather than chmod-ing it after bind.
-    let old_umask = rustix::process::umask(rustix::fs::Mode::from_raw_mode(0o177));
-    let bound = UnixListener::bind(path);
-    rustix::process::umask(old_umask);
-    let listener = bound.with_context(|| format!("binding {}", path.display()))?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
-    Ok(listener)
-}
-
-fn remove_socket(path: &Path) {
-    if let Err(e) = std::fs::remove_file(path) {
-        if e.kind() != ErrorKind::NotFound {
-            tracing::warn!("removing socket {}: {e}", path.display());
-        }
-    }
 }
 
 /// Lifts the soft open-file limit to the hard one: every client is a descriptor.
