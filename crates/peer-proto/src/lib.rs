@@ -1,12 +1,14 @@
 //! The `blemees-peer/1` language, shared by the daemon, the client library and the
 //! MCP sidecar: identity and address grammar, the fnmatch-style globs used by DM
 //! filters and watchers, JSON-RPC envelopes and error codes, and where the socket
-//! and the state directory live. Nothing here does network or database I/O, so
-//! every rule can be unit-tested and fuzzed in isolation.
+//! and the state directory live. Nothing here does network or database I/O (only
+//! `home` reads the file system, to resolve symlinks), so every rule can be
+//! unit-tested and fuzzed in isolation.
 
 pub mod address;
 pub mod error;
 pub mod glob;
+pub mod home;
 pub mod identity;
 pub mod message;
 pub mod paths;
