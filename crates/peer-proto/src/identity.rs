@@ -77,23 +77,24 @@ pub fn mint_sid() -> String {
     format!("{SID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE))
 }
 
-/// Characters of a message id's ordered part: `[A-Za-z0-9_-]` in ASCII order, so
-/// ids compare as their numbers do.
-const ORDERED: &[u8; 64] = b"-0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ_abcdefghijklmnopqrstuvwxyz";
+/// Digits of a message id's ordered part, in ASCII order so ids compare as their
+/// numbers do.
+const ORDERED: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
-/// A message id for the message numbered `seq`: `msg_`, then `seq` in 8 ordered
-/// characters (48 bits), then 8 random ones; 16 URL-safe characters after the
-/// prefix, as 0.1 mints them. Ids of later messages sort after earlier ones, so
-/// the store's index on message ids grows at one end instead of being rewritten
-/// at random places on every insert.
+/// A message id for the message numbered `seq`: `msg_`, then `seq` in 8 base-62
+/// digits (up to 2.1 × 10^14), then 8 random characters; 16 URL-safe characters
+/// after the prefix, as 0.1 mints them. Ids of later messages sort after earlier
+/// ones, so the store's index on message ids grows at one end instead of having
+/// a random page rewritten on every insert.
 pub fn mint_message_id(seq: u64) -> String {
-    let mut id = String::with_capacity(MESSAGE_ID_PREFIX.len() + 16);
-    id.push_str(MESSAGE_ID_PREFIX);
-    for shift in (0..8).rev() {
-        id.push(ORDERED[((seq >> (shift * 6)) & 63) as usize] as char);
+    let mut digits = [b'0'; 8];
+    let mut n = seq;
+    for d in digits.iter_mut().rev() {
+        *d = ORDERED[(n % 62) as usize];
+        n /= 62;
     }
-    id.push_str(&nanoid!(8, &URL_SAFE));
-    id
+    let ordered = std::str::from_utf8(&digits).expect("ASCII digits");
+    format!("{MESSAGE_ID_PREFIX}{ordered}{}", nanoid!(8, &URL_SAFE))
 }
 
 #[cfg(test)]
@@ -116,7 +117,7 @@ mod tests {
 
     #[test]
     fn message_ids_sort_by_seq() {
-        let ids: Vec<String> = [0u64, 1, 63, 64, 4095, 1 << 40, (1 << 48) - 1]
+        let ids: Vec<String> = [0u64, 1, 61, 62, 3843, 1 << 40, 62u64.pow(8) - 1]
             .iter()
             .map(|&s| mint_message_id(s))
             .collect();

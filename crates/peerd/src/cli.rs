@@ -1,5 +1,6 @@
 //! The command line of `blemees-peerd` (flags as 0.1, plus the new limits).
 
+use crate::client;
 use crate::config::{self, Config};
 use clap::builder::TypedValueParser;
 use clap::{Parser, ValueEnum};
@@ -8,12 +9,17 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// blemees-peer daemon — the peer channel for AI coding agents on this machine.
+///
+/// Without a command it runs the daemon in the foreground; the commands talk to a
+/// running daemon.
 #[derive(Debug, Parser)]
 #[command(name = "blemees-peerd", version, about)]
 pub struct Args {
+    #[command(subcommand)]
+    command: Option<client::Command>,
     /// Unix socket path [default: $BLEMEES_PEER_SOCKET, else
     /// $XDG_RUNTIME_DIR/blemees/peerd.sock, else /tmp/blemees-peerd-<uid>.sock]
-    #[arg(long, value_name = "PATH")]
+    #[arg(long, value_name = "PATH", global = true)]
     socket: Option<PathBuf>,
     /// State directory [default: $XDG_STATE_HOME/blemees/peerd, else
     /// ~/.local/state/blemees/peerd]
@@ -81,7 +87,11 @@ impl Args {
 
 /// Entry point of the `blemees-peerd` binary.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    if let Some(command) = args.command.take() {
+        let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
+        return client::run(command, &socket);
+    }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))

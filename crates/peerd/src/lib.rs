@@ -9,6 +9,7 @@
 
 pub mod call;
 pub mod cli;
+pub mod client;
 pub mod config;
 pub mod connection;
 pub mod listen;

@@ -1,0 +1,258 @@
+//! Readable text for the client sub-commands: tables, one-line message
+//! summaries, local times, optional colour.
+
+use jiff::tz::TimeZone;
+use jiff::Timestamp;
+use serde_json::Value;
+use std::fmt::Write;
+
+/// Longest body preview in a message line, in characters.
+pub const PREVIEW_CHARS: usize = 120;
+
+/// ANSI colours for a terminal, or none.
+pub struct Style {
+    dim: &'static str,
+    from: &'static str,
+    to: &'static str,
+    reset: &'static str,
+}
+
+impl Style {
+    pub fn plain() -> Style {
+        Style {
+            dim: "",
+            from: "",
+            to: "",
+            reset: "",
+        }
+    }
+
+    pub fn colour() -> Style {
+        Style {
+            dim: "\x1b[2m",
+            from: "\x1b[36m",
+            to: "\x1b[33m",
+            reset: "\x1b[0m",
+        }
+    }
+}
+
+/// `ts` (float seconds) in local time, `format` as strftime.
+fn local(ts: Option<f64>, format: &str) -> String {
+    let Some(ts) = ts.filter(|t| t.is_finite()) else {
+        return "-".to_owned();
+    };
+    match Timestamp::from_millisecond((ts * 1000.0) as i64) {
+        Ok(t) => t.to_zoned(TimeZone::system()).strftime(format).to_string(),
+        Err(_) => format!("{ts:.3}"),
+    }
+}
+
+/// A body on one line, strings without quotes, cut at [`PREVIEW_CHARS`].
+pub fn preview(body: &Value) -> String {
+    let text = match body {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    };
+    let one_line: String = text
+        .chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect();
+    match one_line.char_indices().nth(PREVIEW_CHARS) {
+        Some((cut, _)) => format!("{}…", &one_line[..cut]),
+        None => one_line,
+    }
+}
+
+/// `from (alias) → to  body`, the core of every message line.
+fn summary(m: &Value, style: &Style) -> String {
+    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let alias = m["from_alias"]
+        .as_str()
+        .map(|a| format!(" ({a})"))
+        .unwrap_or_default();
+    format!(
+        "{}{}{alias}{} → {}{}{}  {}",
+        style.from,
+        s(&m["from"]),
+        style.reset,
+        style.to,
+        s(&m["to"]),
+        style.reset,
+        preview(&m["body"])
+    )
+}
+
+/// One line of `watch`: time, sender → address, what happened, body.
+pub fn wire_line(m: &Value, style: &Style) -> String {
+    let fate = match (m["delivered"].as_u64(), m["queued"].as_bool()) {
+        (_, Some(true)) => " [queued]".to_owned(),
+        (Some(n), _) => format!(" [{n}]"),
+        _ => String::new(),
+    };
+    format!(
+        "{}{}{} {}{}{fate}{}",
+        style.dim,
+        local(m["ts"].as_f64(), "%H:%M:%S"),
+        style.reset,
+        summary(m, style),
+        style.dim,
+        style.reset
+    )
+}
+
+pub fn history(result: &Value, style: &Style) -> String {
+    let mut out = String::new();
+    for m in result["messages"].as_array().into_iter().flatten() {
+        let when = local(m["ts"].as_f64(), "%Y-%m-%d %H:%M:%S");
+        let _ = writeln!(
+            out,
+            "{when}  {}  {}",
+            summary(m, style),
+            m["message_id"].as_str().unwrap_or("")
+        );
+    }
+    if out.is_empty() {
+        out.push_str("(no messages)");
+    }
+    out
+}
+
+pub fn status(s: &Value) -> String {
+    let mut out = String::new();
+    for key in [
+        "server_version",
+        "pid",
+        "uptime_s",
+        "connections",
+        "sessions",
+        "topics",
+        "queued_dms",
+        "db_bytes",
+    ] {
+        let value = match (&s[key], key) {
+            (Value::Number(n), "uptime_s") => format!("{:.0} s", n.as_f64().unwrap_or(0.0)),
+            (Value::Number(n), "db_bytes") => {
+                format!("{:.1} MiB", n.as_f64().unwrap_or(0.0) / 1048576.0)
+            }
+            (Value::String(v), _) => v.clone(),
+            (v, _) => v.to_string(),
+        };
+        let _ = writeln!(out, "{key:<15}{value}");
+    }
+    out
+}
+
+/// Rows as aligned columns under `header`.
+fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for row in &rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let head: Vec<String> = header.iter().map(|h| h.to_string()).collect();
+    for row in std::iter::once(&head).chain(&rows) {
+        let cells: Vec<String> = row
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect();
+        let _ = writeln!(out, "{}", cells.join("  ").trim_end());
+    }
+    out
+}
+
+pub fn peers(result: &Value) -> String {
+    let mut rows = Vec::new();
+    for peer in result["peers"].as_array().into_iter().flatten() {
+        for s in peer["sessions"].as_array().into_iter().flatten() {
+            let subs: Vec<&str> = s["subscriptions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            rows.push(vec![
+                peer["peer_id"].as_str().unwrap_or("?").to_owned(),
+                s["sid"].as_str().unwrap_or("?").to_owned(),
+                s["alias"].as_str().unwrap_or("-").to_owned(),
+                subs.join(","),
+            ]);
+        }
+    }
+    if rows.is_empty() {
+        return "(no live sessions)".to_owned();
+    }
+    table(&["HOME", "SID", "ALIAS", "SUBSCRIPTIONS"], rows)
+}
+
+pub fn topics(result: &Value) -> String {
+    let rows: Vec<Vec<String>> = result["topics"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|t| {
+            vec![
+                t["name"].as_str().unwrap_or("?").to_owned(),
+                t["subscribers"].to_string(),
+                local(t["last_message_at"].as_f64(), "%Y-%m-%d %H:%M:%S"),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "(no topics)".to_owned();
+    }
+    table(&["TOPIC", "SUBSCRIBERS", "LAST MESSAGE"], rows)
+}
+
+pub fn sent(r: &Value) -> String {
+    let id = r["message_id"].as_str().unwrap_or("?");
+    match r["queued"].as_bool() {
+        Some(true) => format!("queued {id} (no live recipient yet)"),
+        _ => format!("sent {id} to {} session(s)", r["delivered"]),
+    }
+}
+
+pub fn published(r: &Value) -> String {
+    format!(
+        "published {} to {} subscriber(s)",
+        r["message_id"].as_str().unwrap_or("?"),
+        r["subscribers"]
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn previews_are_one_short_line() {
+        assert_eq!(preview(&json!("hi\nthere")), "hi there");
+        assert_eq!(preview(&json!({"a": 1})), r#"{"a":1}"#);
+        let long = preview(&json!("é".repeat(500)));
+        assert_eq!(long.chars().count(), PREVIEW_CHARS + 1);
+        assert!(long.ends_with('…'));
+    }
+
+    #[test]
+    fn wire_lines_say_who_where_and_what_happened() {
+        let m = json!({"from": "home:~/a#sess_x", "from_alias": "architect", "to": "home:~/b",
+                       "body": {"task": "test"}, "ts": 1.7e9, "delivered": 0, "queued": true});
+        let line = wire_line(&m, &Style::plain());
+        assert!(
+            line.contains("home:~/a#sess_x (architect) → home:~/b"),
+            "{line}"
+        );
+        assert!(line.ends_with(r#"{"task":"test"} [queued]"#), "{line}");
+        assert!(wire_line(&m, &Style::colour()).contains("\x1b[36m"));
+    }
+
+    #[test]
+    fn tables_align() {
+        let t = table(&["A", "BB"], vec![vec!["long".into(), "x".into()]]);
+        assert_eq!(t, "A     BB\nlong  x\n");
+    }
+}
