@@ -5,7 +5,7 @@
 use crate::daemon::{Daemon, Implementation};
 use crate::raw::{self, Line, Raw};
 use anyhow::Context;
-use peer_client::{connect_hello, Hello};
+use peer_client::{connect_hello, ClientError, Hello};
 use peer_proto::identity::mint_sid;
 use serde_json::json;
 use std::path::Path;
@@ -162,9 +162,20 @@ pub async fn connects(imp: &Implementation, n: usize) -> anyhow::Result<Sized> {
         let socket = d.socket.clone();
         async move {
             let hello = Hello::new(mint_sid(), format!("/bench/c{}", i % 50));
-            // Nobody reads the joined notifications: drop them as they come.
-            let (conn, _notes, _) = connect_hello(&socket, &hello).await?;
-            anyhow::Ok(conn)
+            loop {
+                // Nobody reads the joined notifications: drop them as they come.
+                match connect_hello(&socket, &hello).await {
+                    Ok((conn, _notes, _)) => return anyhow::Ok(conn),
+                    // A full listen queue (0.1 listens with asyncio's default of
+                    // 100): try again, as a client would.
+                    Err(ClientError::Connect { source, .. })
+                        if source.kind() == std::io::ErrorKind::WouldBlock =>
+                    {
+                        tokio::time::sleep(Duration::from_millis(1)).await
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
         }
     });
     let tasks: Vec<_> = hellos.map(tokio::spawn).collect();

@@ -75,7 +75,9 @@ pub fn main() -> ExitCode {
         eprintln!("blemees-peer-mcp: {e:#}");
         return ExitCode::from(2);
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread is plenty for one agent's traffic, and it keeps the sidecar
+    // small: agent hosts start one per session.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {

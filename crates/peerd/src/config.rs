@@ -24,7 +24,7 @@ pub const INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
 /// which is the back-pressure that keeps a flood from growing memory.
 pub const ROUTER_QUEUE: usize = 8192;
 /// Most router events whose operations are committed in one transaction.
-pub const STORE_BATCH: usize = 4096;
+pub const STORE_BATCH: usize = 256;
 /// How often expired history is purged.
 pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 /// Rows deleted per purge transaction, so a large purge never stalls traffic long.

@@ -12,7 +12,7 @@ use futures::StreamExt;
 use peer_proto::rpc::decode;
 use peer_proto::{ErrorCode, RpcError};
 use std::sync::Arc;
-use tokio::io::{AsyncWriteExt, BufWriter};
+use tokio::io::AsyncWriteExt;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
@@ -21,6 +21,12 @@ use tokio_util::sync::CancellationToken;
 
 /// Bytes the writer gathers before a write system call.
 const WRITE_BUFFER: usize = 64 * 1024;
+/// Gathering buffer a connection keeps between bursts; a larger one is freed.
+const IDLE_BUFFER: usize = 4 * 1024;
+/// Initial read buffer per connection: most requests are far smaller, and it
+/// grows for the rare large one. With thousands of mostly idle agent
+/// connections, per-connection buffers are most of the daemon's memory.
+const READ_BUFFER: usize = 2 * 1024;
 
 /// What every connection shares.
 pub struct Shared {
@@ -57,7 +63,7 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
     let writer = tokio::spawn(write_loop(rx, write, cancel.clone()));
 
     let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max_line_bytes);
-    let mut lines = FramedRead::new(read, codec);
+    let mut lines = FramedRead::with_capacity(read, codec, READ_BUFFER);
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -146,56 +152,69 @@ fn line_event(conn: ConnId, line: &[u8], permit: Option<OwnedSemaphorePermit>) -
 
 /// Writes outbox frames until a close marker, a write error or cancellation.
 /// Returns the store rows of DMs that were not written, to be queued again.
+///
+/// Frames that are ready together go out in one write. The gathering buffer grows
+/// only as needed and is dropped after a large burst, so the many connections
+/// that are idle most of the time hold no buffer at all.
 async fn write_loop(
     mut rx: OutboxReceiver,
-    write: OwnedWriteHalf,
+    mut socket: OwnedWriteHalf,
     cancel: CancellationToken,
 ) -> Vec<i64> {
-    let mut socket = BufWriter::with_capacity(WRITE_BUFFER, write);
-    let mut unflushed: Vec<i64> = Vec::new();
-    let mut unwritten = Vec::new();
-    'outer: loop {
+    let mut buf: Vec<u8> = Vec::new();
+    let mut unwritten: Vec<i64> = Vec::new();
+    loop {
         let mut next = tokio::select! {
             _ = cancel.cancelled() => break,
             next = rx.recv() => next,
         };
-        // Write everything ready now, then flush once.
-        let mut close = false;
+        let (mut close, mut ok) = (false, true);
         while let Some(out) = next {
-            let frame = match out {
-                Out::Close => {
-                    close = true;
-                    break;
-                }
-                out => {
-                    unflushed.extend(out.dm_seq());
-                    out.frame().cloned().unwrap_or_default()
-                }
+            let Some(frame) = out.frame() else {
+                close = true;
+                break;
             };
-            let written = tokio::select! {
-                _ = cancel.cancelled() => false,
-                r = socket.write_all(&frame) => r.is_ok(),
-            };
-            if !written {
-                break 'outer;
+            unwritten.extend(out.dm_seq());
+            if !buf.is_empty() && buf.len() + frame.len() > WRITE_BUFFER {
+                ok = write(&mut socket, &buf, &cancel).await;
+                buf.clear();
+            }
+            if ok && frame.len() >= WRITE_BUFFER {
+                ok = write(&mut socket, frame, &cancel).await;
+            } else {
+                buf.extend_from_slice(frame);
+            }
+            if !ok {
+                break;
             }
             next = rx.try_recv();
         }
-        let flushed = tokio::select! {
-            _ = cancel.cancelled() => false,
-            r = socket.flush() => r.is_ok(),
-        };
-        if !flushed {
+        if ok && !buf.is_empty() {
+            ok = write(&mut socket, &buf, &cancel).await;
+        }
+        buf.clear();
+        if buf.capacity() > IDLE_BUFFER {
+            buf = Vec::new();
+        }
+        if !ok {
             break;
         }
-        unflushed.clear();
+        // Everything taken so far has reached the socket.
+        unwritten.clear();
         if close {
             break;
         }
     }
     cancel.cancel();
-    unwritten.append(&mut unflushed);
     unwritten.extend(rx.close().iter().filter_map(Out::dm_seq));
-    let _ = socket.into_inner().shutdown().await;
+    let _ = socket.shutdown().await;
     unwritten
+}
+
+/// Writes all of `bytes` unless cancelled first; false if it did not.
+async fn write(socket: &mut OwnedWriteHalf, bytes: &[u8], cancel: &CancellationToken) -> bool {
+    tokio::select! {
+        _ = cancel.cancelled() => false,
+        r = socket.write_all(bytes) => r.is_ok(),
+    }
 }
