@@ -12,6 +12,9 @@ pub const MESSAGE_ID_PREFIX: &str = "msg_";
 pub const ALIAS_MAX_LEN: usize = 64;
 /// Longest topic name, in UTF-8 bytes.
 pub const TOPIC_MAX_BYTES: usize = 256;
+/// Longest session home, in bytes. Addresses are matched against DM filters and
+/// watch globs on every message, so their length bounds that work.
+pub const HOME_MAX_BYTES: usize = 1024;
 
 /// The URL-safe alphabet of sids and message ids: `[A-Za-z0-9_-]`.
 const URL_SAFE: [char; 64] = [
@@ -50,13 +53,17 @@ pub fn is_valid_topic(s: &str) -> bool {
 }
 
 /// The canonical *form* of a session home: `~`, `~/clean/rel` or `/clean/abs`, with no
-/// empty, `.` or `..` segment and no trailing `/` (except `/` itself). The daemon
+/// empty, `.` or `..` segment and no trailing `/` (except `/` itself), at most
+/// [`HOME_MAX_BYTES`] long. The daemon
 /// checks only this form; it never touches the file system.
 pub fn is_valid_home(s: &str) -> bool {
     fn clean(segments: &str) -> bool {
         segments
             .split('/')
             .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
+    }
+    if s.len() > HOME_MAX_BYTES {
+        return false;
     }
     match s {
         "~" | "/" => true,

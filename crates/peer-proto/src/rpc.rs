@@ -236,6 +236,61 @@ impl<'a> Params<'a> {
     }
 }
 
+/// Checks that `raw` is JSON every client can read back: serde_json (and so this
+/// daemon) accepts numbers beyond ±1.8e308 and unpaired `\uD800`-style escapes
+/// inside a raw value, but a client that parses the message (ours, Python's)
+/// fails on them and loses it. Walks the value once without building it.
+pub fn readable(raw: &RawValue) -> Result<(), String> {
+    serde_json::from_str::<Readable>(raw.get())
+        .map(|_| ())
+        .map_err(|e| e.to_string())
+}
+
+/// Deserialises any JSON value, keeping nothing.
+struct Readable;
+
+impl<'de> Deserialize<'de> for Readable {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        d.deserialize_any(ReadableVisitor)
+    }
+}
+
+struct ReadableVisitor;
+
+impl<'de> serde::de::Visitor<'de> for ReadableVisitor {
+    type Value = Readable;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_unit<E>(self) -> Result<Readable, E> {
+        Ok(Readable)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Readable, A::Error> {
+        while a.next_element::<Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Readable, A::Error> {
+        while a.next_entry::<Readable, Readable>()?.is_some() {}
+        Ok(Readable)
+    }
+}
+
 #[derive(Serialize)]
 struct Response<'a, T> {
     jsonrpc: &'static str,
@@ -422,6 +477,15 @@ mod tests {
         assert_eq!(e.message, "limit must be an integer 1..1000");
         assert_eq!(env.params.optional::<u32>("absent", "x").unwrap(), None);
         assert!(env.params.required::<u32>("absent", "x").is_err());
+    }
+
+    #[test]
+    fn readable_refuses_what_clients_cannot_parse() {
+        let r = |s: &str| readable(&RawValue::from_string(s.to_owned()).unwrap());
+        assert!(r(r#"{"k":[null,true,-1e300,"\ud83d\ude00",{}]}"#).is_ok());
+        assert!(r("1e400").is_err());
+        assert!(r(r#""\ud800""#).is_err());
+        assert!(r(r#"[1,{"a":"\udc00x"}]"#).is_err());
     }
 
     #[test]

@@ -5,12 +5,17 @@
 use peer_proto::address::{Address, AddressError};
 use peer_proto::glob::GlobSet;
 use peer_proto::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
-use peer_proto::rpc::Params;
+use peer_proto::rpc::{readable, Params};
 use peer_proto::{ErrorCode, RpcError};
 use serde_json::value::RawValue;
 
 /// Largest `limit` of `peer.history`.
 pub const HISTORY_MAX_LIMIT: u32 = 1000;
+/// Most patterns in one DM filter or watch filter.
+pub const MAX_GLOBS: usize = 32;
+/// Longest pattern in a DM filter or watch filter, in bytes. Matching costs up to
+/// pattern length × address length per message, so both are bounded.
+pub const MAX_GLOB_BYTES: usize = 256;
 /// `limit` of `peer.history` when absent.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 100;
 
@@ -90,16 +95,16 @@ pub fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
     let call = match method {
         "peer.hello" => hello(p),
         "peer.set_alias" => set_alias(p),
-        "peer.set_dm_filter" => {
-            p.required::<Vec<String>>("patterns", STRINGS)
-                .map(|v| Call::SetDmFilter {
-                    patterns: GlobSet::new(v),
-                })
-        }
+        "peer.set_dm_filter" => p
+            .required("patterns", STRINGS)
+            .and_then(|v| globs(v, "patterns"))
+            .map(|patterns| Call::SetDmFilter { patterns }),
         "peer.send" => send(p),
-        "peer.publish" => topic(p).map(|topic| Call::Publish {
-            topic,
-            body: body(p),
+        "peer.publish" => topic(p).and_then(|topic| {
+            Ok(Call::Publish {
+                topic,
+                body: body(p)?,
+            })
         }),
         "peer.subscribe" => subscribe(p),
         "peer.unsubscribe" => topic(p).map(|topic| Call::Unsubscribe { topic }),
@@ -170,17 +175,33 @@ fn send(p: &Params) -> Result<Call, RpcError> {
     let reply_to = p.optional::<String>("reply_to", "a string or omitted")?;
     Ok(Call::Send {
         to,
-        body: body(p),
+        body: body(p)?,
         reply_to,
     })
 }
 
-/// Any JSON value; an absent body is `null`, as in 0.1.
-fn body(p: &Params) -> Box<RawValue> {
+/// Any JSON value a client can read back; an absent body is `null`, as in 0.1.
+fn body(p: &Params) -> Result<Box<RawValue>, RpcError> {
     match p.raw("body") {
-        Some(raw) => raw.to_owned(),
-        None => RawValue::from_string("null".to_owned()).expect("null is JSON"),
+        Some(raw) => {
+            readable(raw).map_err(|e| {
+                RpcError::invalid_params(format!("body must be JSON any client can read: {e}"))
+            })?;
+            Ok(raw.to_owned())
+        }
+        None => Ok(RawValue::from_string("null".to_owned()).expect("null is JSON")),
     }
+}
+
+/// A DM filter or watch filter: at most [`MAX_GLOBS`] patterns of at most
+/// [`MAX_GLOB_BYTES`] each, since every message is matched against them.
+fn globs(patterns: Vec<String>, name: &str) -> Result<GlobSet, RpcError> {
+    if patterns.len() > MAX_GLOBS || patterns.iter().any(|g| g.len() > MAX_GLOB_BYTES) {
+        return Err(RpcError::invalid_params(format!(
+            "{name} must be at most {MAX_GLOBS} patterns of at most {MAX_GLOB_BYTES} bytes"
+        )));
+    }
+    Ok(GlobSet::new(patterns))
 }
 
 fn topic(p: &Params) -> Result<String, RpcError> {
@@ -231,13 +252,13 @@ fn watch(p: &Params) -> Result<Call, RpcError> {
             "unsupported include kind {bad:?}; only \"messages\" is supported"
         )));
     }
-    let globs = |name| {
-        p.optional::<Vec<String>>(name, STRINGS)
-            .map(|v| v.map_or_else(GlobSet::everything, GlobSet::new))
+    let filter = |name| match p.optional::<Vec<String>>(name, STRINGS)? {
+        Some(patterns) => globs(patterns, name),
+        None => Ok(GlobSet::everything()),
     };
     Ok(Call::Watch {
-        from: globs("from_filter")?,
-        to: globs("to_filter")?,
+        from: filter("from_filter")?,
+        to: filter("to_filter")?,
     })
 }
 
@@ -316,6 +337,18 @@ mod tests {
             Ok(Call::History { limit: 100, .. })
         ));
         assert_eq!(code("peer.watch", r#"{"include":["presence"]}"#), -32602);
+        assert_eq!(code("peer.send", r#"{"to":"home:~","body":1e400}"#), -32602);
+        assert_eq!(
+            code("peer.publish", r#"{"topic":"t","body":"\ud800"}"#),
+            -32602
+        );
+        let many = format!(r#"{{"patterns":{:?}}}"#, vec!["*"; MAX_GLOBS + 1]);
+        assert_eq!(code("peer.set_dm_filter", &many), -32602);
+        let long = format!(r#"{{"to_filter":["{}"]}}"#, "a".repeat(MAX_GLOB_BYTES + 1));
+        assert_eq!(code("peer.watch", &long), -32602);
+        let home = format!("/{}", "h".repeat(2000));
+        let hello = format!(r#"{{"sid":"sess_abcdefghijklmnop","home":"{home}"}}"#);
+        assert_eq!(code("peer.hello", &hello), -32602);
         assert_eq!(code("peer.nope", r#"{}"#), -32601);
     }
 }
