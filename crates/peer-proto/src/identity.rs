@@ -79,9 +79,19 @@ pub fn is_valid_home(s: &str) -> bool {
     }
 }
 
+/// `size` random bytes from the thread's CSPRNG. nanoid's default seeds a new
+/// generator from the OS (a system call) for every id, which showed in profiles:
+/// the daemon mints an id per message.
+fn random_bytes(size: usize) -> Vec<u8> {
+    use rand::Rng;
+    let mut bytes = vec![0u8; size];
+    rand::thread_rng().fill(&mut bytes[..]);
+    bytes
+}
+
 /// A fresh random session id (96 random bits).
 pub fn mint_sid() -> String {
-    format!("{SID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE))
+    format!("{SID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE, random_bytes))
 }
 
 /// Digits of a message id's ordered part, in ASCII order so ids compare as their
@@ -101,7 +111,7 @@ pub fn mint_message_id(seq: u64) -> String {
         n /= 62;
     }
     let ordered = std::str::from_utf8(&digits).expect("ASCII digits");
-    format!("{MESSAGE_ID_PREFIX}{ordered}{}", nanoid!(8, &URL_SAFE))
+    format!("{MESSAGE_ID_PREFIX}{ordered}{}", nanoid!(8, &URL_SAFE, random_bytes))
 }
 
 #[cfg(test)]
