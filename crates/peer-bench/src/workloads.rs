@@ -15,6 +15,8 @@ use std::time::{Duration, Instant};
 const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Requests each sender keeps in flight in the pipelined workloads.
 const IN_FLIGHT: usize = 32;
+/// Pause between the last hello and reading a daemon's memory.
+const SETTLE: Duration = Duration::from_millis(500);
 /// Round trips before measuring, so both daemons are warm.
 const WARM_UP: usize = 100;
 
@@ -188,8 +190,10 @@ pub async fn connects(imp: &Implementation, n: usize) -> anyhow::Result<Sized> {
     })
     .await?;
     let elapsed = start.elapsed();
-    // One more round trip, so every announcement has been routed.
+    // One more round trip, so every announcement has been routed, then a moment
+    // for the daemon to settle: the figure is its steady state with them all live.
     conns[0].call("peer.list_peers", json!({})).await?;
+    tokio::time::sleep(SETTLE).await;
     let rss = d.rss();
     drop(conns);
     Ok(Sized { elapsed, rss })

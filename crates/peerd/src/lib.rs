@@ -17,3 +17,4 @@ pub mod outbox;
 pub mod router;
 pub mod server;
 pub mod store;
+pub mod trim;

@@ -130,27 +130,18 @@ impl Outbox {
         self.inner.ack_mode.store(true, Ordering::Relaxed);
     }
 
-    /// Queues `out`; see [`Outbox::push_all`].
+    /// Queues `out`, the first frame of a store batch for this connection. The
+    /// limits are checked here, once per batch: a connection that already has more
+    /// than `max_bytes` of live output unread, or more than [`MAX_BACKLOG_BYTES`] of
+    /// re-sent messages on top, is cut off. Gives `out` back when the connection is
+    /// gone or cut off.
     pub fn push(&self, out: Out) -> Result<(), Out> {
-        self.push_all(vec![out]).map_err(|mut back| back.remove(0))
-    }
-
-    /// Queues `outs`, which arrive together (one store batch's frames for this
-    /// connection). The limits are checked once, before: a connection that already
-    /// has more than `max_bytes` of live output unread, or more than
-    /// [`MAX_BACKLOG_BYTES`] of re-sent messages on top, is cut off; a burst that
-    /// starts within them is accepted whole.
-    ///
-    /// Gives back what was not queued: everything if the connection is gone or cut
-    /// off.
-    pub fn push_all(&self, outs: Vec<Out>) -> Result<(), Vec<Out>> {
         let inner = &self.inner;
-        if inner.overflowed.load(Ordering::Relaxed) {
-            return Err(outs);
-        }
         let queued = inner.queued_bytes.load(Ordering::Relaxed);
         let backlog = inner.backlog_bytes.load(Ordering::Relaxed);
-        if queued.saturating_sub(backlog) > inner.max_bytes || backlog > MAX_BACKLOG_BYTES {
+        if !inner.overflowed.load(Ordering::Relaxed)
+            && (queued.saturating_sub(backlog) > inner.max_bytes || backlog > MAX_BACKLOG_BYTES)
+        {
             inner.overflowed.store(true, Ordering::Relaxed);
             tracing::warn!(
                 conn = inner.id,
@@ -158,22 +149,26 @@ impl Outbox {
                 "slow reader: outbox limit reached, disconnecting"
             );
             inner.cancel.cancel();
-            return Err(outs);
         }
-        let mut outs = outs.into_iter();
-        while let Some(out) = outs.next() {
-            let (len, backlog) = (out.len(), out.backlog_len());
-            inner.queued_bytes.fetch_add(len, Ordering::Relaxed);
-            inner.backlog_bytes.fetch_add(backlog, Ordering::Relaxed);
-            if let Err(e) = inner.tx.send(out) {
-                inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-                inner.backlog_bytes.fetch_sub(backlog, Ordering::Relaxed);
-                let mut back = vec![e.0];
-                back.extend(outs);
-                return Err(back);
-            }
+        self.push_more(out)
+    }
+
+    /// Queues a later frame of the same store batch: a burst that started within
+    /// the limits is accepted whole, so a large queue drain still reaches a reader
+    /// that keeps up.
+    pub fn push_more(&self, out: Out) -> Result<(), Out> {
+        let inner = &self.inner;
+        if inner.overflowed.load(Ordering::Relaxed) {
+            return Err(out);
         }
-        Ok(())
+        let (len, backlog) = (out.len(), out.backlog_len());
+        inner.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        inner.backlog_bytes.fetch_add(backlog, Ordering::Relaxed);
+        inner.tx.send(out).map_err(|e| {
+            inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            inner.backlog_bytes.fetch_sub(backlog, Ordering::Relaxed);
+            e.0
+        })
     }
 }
 
@@ -245,7 +240,10 @@ mod tests {
     async fn accepts_a_burst_that_starts_within_the_limit() {
         let cancel = CancellationToken::new();
         let (tx, mut rx) = outbox(1, 100, cancel.clone());
-        tx.push_all((0..5).map(|_| frame(60)).collect()).unwrap();
+        tx.push(frame(60)).unwrap();
+        for _ in 0..4 {
+            tx.push_more(frame(60)).unwrap();
+        }
         assert!(!cancel.is_cancelled());
         for _ in 0..5 {
             rx.recv().await.unwrap();
@@ -261,7 +259,10 @@ mod tests {
             frame: Bytes::from(vec![b'b'; n]),
             seq: Some(1),
         };
-        tx.push_all((0..5).map(|_| backlog(60)).collect()).unwrap();
+        tx.push(backlog(60)).unwrap();
+        for _ in 0..4 {
+            tx.push_more(backlog(60)).unwrap();
+        }
         tx.push(frame(90)).unwrap();
         tx.push(frame(20)).unwrap();
         assert!(!cancel.is_cancelled());

@@ -10,6 +10,7 @@ use crate::call::{Call, Hello, Parsed};
 use crate::config::STORE_BATCH;
 use crate::outbox::{ConnId, Out, Outbox};
 use crate::store::{now, Kind, LiveStatus, Op, ReplyId, Store};
+use crate::trim::Trimmer;
 use bytes::Bytes;
 use peer_proto::address::{home_address, session_address, topic_address, Address, Target};
 use peer_proto::glob::GlobSet;
@@ -329,16 +330,22 @@ impl Router {
             .expect("caller checked hello")
     }
 
+    fn outboxes(&self, conns: &[ConnId]) -> Vec<Outbox> {
+        conns.iter().map(|c| self.conns[c].outbox.clone()).collect()
+    }
+
     /// Frames of `method` to every session but `except`.
     fn broadcast(&self, except: Option<ConnId>, method: &str, params: &impl Serialize) -> Op {
-        let frame = frame(method, params);
-        let frames = self
+        let to = self
             .conns
             .iter()
             .filter(|(id, c)| Some(**id) != except && c.session.is_some())
-            .map(|(_, c)| (c.outbox.clone(), Out::Frame(frame.clone())))
+            .map(|(_, c)| c.outbox.clone())
             .collect();
-        Op::Deliver(frames)
+        Op::Share {
+            to,
+            out: Out::Frame(frame(method, params)),
+        }
     }
 
     fn hello(&mut self, conn: ConnId, outbox: &Outbox, id: ReplyId, hello: Hello) -> Outcome {
@@ -493,8 +500,7 @@ impl Router {
     /// `peer.wire_message` copies for watchers that are neither the sender nor a
     /// recipient (recipients already get the `peer.message`).
     fn wire_copies(&self, sender: ConnId, recipients: &[ConnId], m: &Message, queued: bool) -> Op {
-        let mut frames = Vec::new();
-        let mut wire: Option<Bytes> = None;
+        let mut to = Vec::new();
         for w in &self.watchers {
             let c = &self.conns[w];
             let Some(watch) = &c.watch else { continue };
@@ -505,19 +511,19 @@ impl Router {
             {
                 continue;
             }
-            let frame = wire.get_or_insert_with(|| {
-                frame(
-                    method::WIRE_MESSAGE,
-                    &WireMessage {
-                        message: m,
-                        delivered: recipients.len(),
-                        queued,
-                    },
-                )
-            });
-            frames.push((c.outbox.clone(), Out::Frame(frame.clone())));
+            to.push(c.outbox.clone());
         }
-        Op::Deliver(frames)
+        let wire = WireMessage {
+            message: m,
+            delivered: recipients.len(),
+            queued,
+        };
+        // Serialised only when somebody watches.
+        let out = match to.is_empty() {
+            true => Out::Frame(Bytes::new()),
+            false => Out::Frame(frame(method::WIRE_MESSAGE, &wire)),
+        };
+        Op::Share { to, out }
     }
 
     fn send(
@@ -533,19 +539,13 @@ impl Router {
         let m = self.message(conn, to, body, reply_to);
         let seq = m.seq.expect("numbered");
         let queued = recipients.is_empty();
-        let frame = frame(method::MESSAGE, &m);
-        let deliveries = recipients
-            .iter()
-            .map(|c| {
-                (
-                    self.conns[c].outbox.clone(),
-                    Out::Dm {
-                        frame: frame.clone(),
-                        seq,
-                    },
-                )
-            })
-            .collect();
+        let deliveries = Op::Share {
+            to: self.outboxes(&recipients),
+            out: Out::Dm {
+                frame: frame(method::MESSAGE, &m),
+                seq,
+            },
+        };
         let wire = self.wire_copies(conn, &recipients, &m, queued);
         let result =
             json!({"message_id": m.message_id, "delivered": recipients.len(), "queued": queued});
@@ -555,7 +555,7 @@ impl Router {
                 kind: Kind::Dm,
                 queued,
             },
-            Op::Deliver(deliveries),
+            deliveries,
             wire,
         ];
         ops.extend(reply(outbox, id, &result));
@@ -576,11 +576,10 @@ impl Router {
             .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
             .unwrap_or_default();
         let m = self.message(conn, topic_address(&topic), body, None);
-        let frame = frame(method::MESSAGE, &m);
-        let deliveries = recipients
-            .iter()
-            .map(|c| (self.conns[c].outbox.clone(), Out::Frame(frame.clone())))
-            .collect();
+        let deliveries = Op::Share {
+            to: self.outboxes(&recipients),
+            out: Out::Frame(frame(method::MESSAGE, &m)),
+        };
         let wire = self.wire_copies(conn, &recipients, &m, false);
         let result = json!({"message_id": m.message_id, "subscribers": recipients.len()});
         let mut ops = vec![
@@ -589,7 +588,7 @@ impl Router {
                 kind: Kind::Topic,
                 queued: false,
             },
-            Op::Deliver(deliveries),
+            deliveries,
             wire,
         ];
         ops.extend(reply(outbox, id, &result));
@@ -680,6 +679,7 @@ pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, mut s
     let mut ops = Vec::new();
     // Line budgets of the batch's requests, released once it is applied.
     let mut permits = Vec::new();
+    let mut trimmer = Trimmer::default();
     loop {
         let first = if store.purging() {
             // A long purge goes on between batches of traffic.
@@ -691,6 +691,15 @@ pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, mut s
                     continue;
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else if let Some(patience) = trimmer.patience() {
+            match tokio::time::timeout(patience, inbound.recv()).await {
+                Ok(Some(event)) => event,
+                Ok(None) => break,
+                Err(_) => {
+                    trimmer.quiet();
+                    continue;
+                }
             }
         } else {
             match inbound.recv().await {
@@ -719,6 +728,7 @@ pub async fn run(mut router: Router, mut inbound: mpsc::Receiver<Inbound>, mut s
         }
         store.run_batch(std::mem::take(&mut ops));
         permits.clear();
+        trimmer.batch(taken);
     }
     store.close();
 }
@@ -777,6 +787,11 @@ mod tests {
                     Op::Deliver(frames) => {
                         for (to, out) in frames {
                             let _ = to.push(out);
+                        }
+                    }
+                    Op::Share { to, out } => {
+                        for t in to {
+                            let _ = t.push(out.clone());
                         }
                     }
                     Op::Reply { to, frame, .. } => to.push(Out::Frame(frame)).unwrap(),

@@ -34,7 +34,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -62,6 +62,10 @@ pub enum Op {
     },
     /// Push notification frames once everything before them is durable.
     Deliver(Vec<(Outbox, Out)>),
+    /// Push one frame to many connections (a broadcast, a fan-out): one shared
+    /// item instead of a pair per recipient, since with many sessions these are
+    /// most of what a batch holds.
+    Share { to: Vec<Outbox>, out: Out },
     /// Push a response frame; on a failed commit it becomes an internal error.
     Reply {
         to: Outbox,
@@ -194,9 +198,22 @@ impl Store {
         let result = self.apply_all(batch, &mut pending);
         match result {
             Ok(()) => {
-                for (to, outs) in by_connection(pending.frames) {
-                    if let Err(back) = to.push_all(outs) {
-                        unwritten.extend(back.iter().filter_map(Out::dm_seq));
+                // Each connection's limits are checked at its first frame of the
+                // batch; the rest of its burst follows that verdict.
+                let mut seen: HashSet<ConnId> = HashSet::new();
+                let mut push = |to: &Outbox, out: Out| {
+                    let pushed = match seen.insert(to.id()) {
+                        true => to.push(out),
+                        false => to.push_more(out),
+                    };
+                    if let Err(back) = pushed {
+                        unwritten.extend(back.dm_seq());
+                    }
+                };
+                for delivery in pending.deliveries {
+                    match delivery {
+                        Delivery::One(to, out) => push(&to, out),
+                        Delivery::Many(to, out) => to.iter().for_each(|t| push(t, out.clone())),
                     }
                 }
             }
@@ -207,8 +224,9 @@ impl Store {
                     "storage failure; nothing was stored",
                 );
                 for (index, id) in pending.replies {
-                    let (to, _) = &pending.frames[index];
-                    let _ = to.push(Out::Frame(Bytes::from(error_frame(Some(&id), &error))));
+                    if let Delivery::One(to, _) = &pending.deliveries[index] {
+                        let _ = to.push(Out::Frame(Bytes::from(error_frame(Some(&id), &error))));
+                    }
                 }
             }
         }
@@ -271,22 +289,28 @@ pub(crate) fn now() -> f64 {
 /// Frames produced by a batch, pushed after it commits.
 #[derive(Default)]
 struct Pending {
-    frames: Vec<(Outbox, Out)>,
-    /// Indexes into `frames` of responses, with their ids, to turn into errors if
-    /// the commit fails.
+    deliveries: Vec<Delivery>,
+    /// Indexes into `deliveries` of responses, with their ids, to turn into errors
+    /// if the commit fails.
     replies: Vec<(usize, Box<RawValue>)>,
     purge_more: bool,
 }
 
+/// A frame for one connection, or one shared by many.
+enum Delivery {
+    One(Outbox, Out),
+    Many(Vec<Outbox>, Out),
+}
+
 impl Pending {
     fn push(&mut self, to: &Outbox, out: Out) {
-        self.frames.push((to.clone(), out));
+        self.deliveries.push(Delivery::One(to.clone(), out));
     }
 
     fn reply(&mut self, to: &Outbox, id: ReplyId, result: &impl Serialize) {
         if let Some(id) = id {
             let frame = Bytes::from(response_frame(&id, result));
-            self.replies.push((self.frames.len(), id));
+            self.replies.push((self.deliveries.len(), id));
             self.push(to, Out::Frame(frame));
         }
     }
@@ -304,23 +328,6 @@ impl Pending {
             self.push(to, out);
         }
     }
-}
-
-/// Groups frames by connection, keeping each connection's order (the order across
-/// connections does not matter), so each outbox takes its share as one burst.
-fn by_connection(frames: Vec<(Outbox, Out)>) -> Vec<(Outbox, Vec<Out>)> {
-    let mut groups: Vec<(Outbox, Vec<Out>)> = Vec::new();
-    let mut index: HashMap<ConnId, usize> = HashMap::new();
-    for (to, out) in frames {
-        match index.get(&to.id()) {
-            Some(&i) => groups[i].1.push(out),
-            None => {
-                index.insert(to.id(), groups.len());
-                groups.push((to, vec![out]));
-            }
-        }
-    }
-    groups
 }
 
 /// The settings the operations need.
@@ -350,14 +357,20 @@ impl Apply<'_> {
             } => self.insert(&message, kind, queued)?,
             Op::Deliver(frames) => {
                 for (to, out) in frames {
-                    if let (Some(seq), true) = (out.dm_seq(), to.ack_mode()) {
-                        self.hold(&to, seq)?;
-                    }
+                    self.hold_if_acked(&to, &out)?;
                     self.pending.push(&to, out);
                 }
             }
+            Op::Share { to, out } => {
+                for t in &to {
+                    self.hold_if_acked(t, &out)?;
+                }
+                self.pending.deliveries.push(Delivery::Many(to, out));
+            }
             Op::Reply { to, id, frame } => {
-                self.pending.replies.push((self.pending.frames.len(), id));
+                self.pending
+                    .replies
+                    .push((self.pending.deliveries.len(), id));
                 self.pending.push(&to, Out::Frame(frame));
             }
             Op::Drain {
@@ -457,11 +470,13 @@ impl Apply<'_> {
         Ok(())
     }
 
-    /// An ack-mode connection is being handed DM `seq`: it stays pending (on disk
-    /// too, so a crash cannot lose it) until that connection acknowledges it.
-    fn hold(&mut self, to: &Outbox, seq: i64) -> rusqlite::Result<()> {
-        if self.acks.hold(to.id(), seq) {
-            db::set_state(self.c, seq, State::Pending)?;
+    /// A DM handed to an ack-mode connection stays pending (on disk too, so a
+    /// crash cannot lose it) until that connection acknowledges it.
+    fn hold_if_acked(&mut self, to: &Outbox, out: &Out) -> rusqlite::Result<()> {
+        if let (Some(seq), true) = (out.dm_seq(), to.ack_mode()) {
+            if self.acks.hold(to.id(), seq) {
+                db::set_state(self.c, seq, State::Pending)?;
+            }
         }
         Ok(())
     }

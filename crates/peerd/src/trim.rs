@@ -1,0 +1,67 @@
+//! Giving memory back after a burst.
+//!
+//! glibc keeps freed heap for reuse, so a daemon's resident size stays at its
+//! peak: with a thousand sessions, the peak is the moment they all joined and each
+//! was told about every other. After a busy spell the router loop waits
+//! [`QUIET_BEFORE_TRIM`] for more work; if none comes, the free heap is returned
+//! to the OS. Never during traffic, so no request waits for it.
+
+use std::time::Duration;
+
+/// Silence after a busy spell before the free heap is released.
+pub const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(100);
+/// Router events in one batch that make a busy spell.
+pub const BUSY_BATCH: usize = 64;
+
+/// Whether a busy spell has ended without a trim yet.
+#[derive(Debug, Default)]
+pub struct Trimmer {
+    busy: bool,
+}
+
+impl Trimmer {
+    /// Notes a batch of `events` router events.
+    pub fn batch(&mut self, events: usize) {
+        self.busy |= events >= BUSY_BATCH;
+    }
+
+    /// How long the loop should wait for work before calling [`Trimmer::quiet`];
+    /// None: wait as long as it takes.
+    pub fn patience(&self) -> Option<Duration> {
+        self.busy.then_some(QUIET_BEFORE_TRIM)
+    }
+
+    /// The wait ran out: release the free heap.
+    pub fn quiet(&mut self) {
+        self.busy = false;
+        release_free_heap();
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn release_free_heap() {
+    // SAFETY: malloc_trim only walks and releases the allocator's own free lists;
+    // it is thread-safe and has no preconditions.
+    unsafe {
+        libc::malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn release_free_heap() {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn waits_for_quiet_only_after_a_busy_spell() {
+        let mut t = Trimmer::default();
+        t.batch(1);
+        assert_eq!(t.patience(), None);
+        t.batch(BUSY_BATCH);
+        assert_eq!(t.patience(), Some(QUIET_BEFORE_TRIM));
+        t.quiet();
+        assert_eq!(t.patience(), None);
+    }
+}
