@@ -26,7 +26,7 @@ const IDLE_BUFFER: usize = 4 * 1024;
 /// Initial read buffer per connection: most requests are far smaller, and it
 /// grows for the rare large one. With thousands of mostly idle agent
 /// connections, per-connection buffers are most of the daemon's memory.
-const READ_BUFFER: usize = 2 * 1024;
+const READ_BUFFER: usize = 512;
 
 /// What every connection shares.
 pub struct Shared {

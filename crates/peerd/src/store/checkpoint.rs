@@ -17,6 +17,8 @@ use std::time::Duration;
 
 /// How often the WAL is folded into the database.
 pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+/// Page cache of the checkpoint connection, as SQLite's negative KiB count.
+const CHECKPOINT_CACHE_KIB: i64 = -64;
 /// WAL size past which a checkpoint also restarts the log. Passive checkpoints
 /// never catch up with a writer that never pauses, so under sustained traffic the
 /// WAL would only grow; a restart briefly holds the writer back to bound it.
@@ -35,6 +37,9 @@ impl Checkpointer {
         let conn = Connection::open(db_path)
             .with_context(|| format!("opening {} for checkpoints", db_path.display()))?;
         conn.pragma_update(None, "busy_timeout", 5000)?;
+        // A checkpoint streams pages from the WAL to the database; it gains
+        // nothing from a page cache of its own.
+        conn.pragma_update(None, "cache_size", CHECKPOINT_CACHE_KIB)?;
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("peerd-checkpoint".into())
