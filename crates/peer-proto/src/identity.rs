@@ -91,7 +91,10 @@ fn random_bytes(size: usize) -> Vec<u8> {
 
 /// A fresh random session id (96 random bits).
 pub fn mint_sid() -> String {
-    format!("{SID_PREFIX}{}", nanoid!(SID_RANDOM_LEN, &URL_SAFE, random_bytes))
+    format!(
+        "{SID_PREFIX}{}",
+        nanoid!(SID_RANDOM_LEN, &URL_SAFE, random_bytes)
+    )
 }
 
 /// Digits of a message id's ordered part, in ASCII order so ids compare as their
@@ -111,7 +114,24 @@ pub fn mint_message_id(seq: u64) -> String {
         n /= 62;
     }
     let ordered = std::str::from_utf8(&digits).expect("ASCII digits");
-    format!("{MESSAGE_ID_PREFIX}{ordered}{}", nanoid!(8, &URL_SAFE, random_bytes))
+    format!(
+        "{MESSAGE_ID_PREFIX}{ordered}{}",
+        nanoid!(8, &URL_SAFE, random_bytes)
+    )
+}
+
+/// The `seq` a [`mint_message_id`] id was minted for, if `id` has that shape.
+/// (Ids minted elsewhere, such as by 0.1, may decode to an unrelated number:
+/// callers check the pair against what they stored.)
+pub fn message_id_seq(id: &str) -> Option<u64> {
+    let rest = id.strip_prefix(MESSAGE_ID_PREFIX)?;
+    if rest.len() != 16 {
+        return None;
+    }
+    rest.bytes().take(8).try_fold(0u64, |n, b| {
+        let digit = ORDERED.iter().position(|&d| d == b)? as u64;
+        Some(n * 62 + digit)
+    })
 }
 
 #[cfg(test)]
@@ -147,6 +167,12 @@ mod tests {
             assert!(rest.bytes().all(is_url_safe), "{id}");
         }
         assert_ne!(mint_message_id(5), mint_message_id(5));
+        for seq in [0u64, 7, 62, 1 << 40, 62u64.pow(8) - 1] {
+            assert_eq!(message_id_seq(&mint_message_id(seq)), Some(seq));
+        }
+        assert_eq!(message_id_seq("msg_pVb4ib-EyJJrY4WB"), None);
+        assert_eq!(message_id_seq("msg_5"), None);
+        assert_eq!(message_id_seq("sess_00000005abcdefgh"), None);
     }
 
     #[test]

@@ -2,6 +2,7 @@
 //! transaction), so the batching worker can compose them and tests can exercise
 //! them on a real file without the rest of the daemon.
 
+use peer_proto::identity::message_id_seq;
 use peer_proto::Message;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::value::RawValue;
@@ -71,6 +72,10 @@ pub fn insert(
         stored_at,
         state as i64
     ])?;
+    if message_id_seq(&m.message_id) != m.seq.and_then(|s| u64::try_from(s).ok()) {
+        c.prepare_cached("INSERT INTO foreign_ids (message_id, seq) VALUES (?1, ?2)")?
+            .execute(params![m.message_id, m.seq])?;
+    }
     if kind == Kind::Topic {
         c.prepare_cached(
             "INSERT INTO topics (name, last_ts) VALUES (?1, ?2)
@@ -141,10 +146,25 @@ pub fn settle(c: &Connection, seq: i64) -> rusqlite::Result<()> {
 }
 
 /// The row of a message id.
+///
+/// Our ids encode their seq, so they are found through the table's own key; only
+/// ids minted elsewhere (imported from 0.1) are looked up in `foreign_ids`. This
+/// spares every insert an index write on a random-looking key.
 pub fn seq_of(c: &Connection, message_id: &str) -> rusqlite::Result<Option<i64>> {
-    c.prepare_cached("SELECT seq FROM messages WHERE message_id = ?1")?
-        .query_row([message_id], |r| r.get(0))
-        .optional()
+    if let Some(seq) = message_id_seq(message_id).and_then(|s| i64::try_from(s).ok()) {
+        let ours: Option<i64> = c
+            .prepare_cached("SELECT seq FROM messages WHERE seq = ?1 AND message_id = ?2")?
+            .query_row(params![seq, message_id], |r| r.get(0))
+            .optional()?;
+        if ours.is_some() {
+            return Ok(ours);
+        }
+    }
+    c.prepare_cached(
+        "SELECT f.seq FROM foreign_ids f JOIN messages m ON m.seq = f.seq WHERE f.message_id = ?1",
+    )?
+    .query_row([message_id], |r| r.get(0))
+    .optional()
 }
 
 /// Puts every DM still awaiting an ack back in its queue: at start-up, because the
@@ -181,10 +201,10 @@ pub fn history(
     since: Option<&str>,
     limit: u32,
 ) -> rusqlite::Result<Vec<Message>> {
-    let anchor: Option<i64> = match since {
-        Some(id) => c
-            .prepare_cached("SELECT seq FROM messages WHERE message_id = ?1 AND to_addr = ?2")?
-            .query_row(params![id, to], |r| r.get(0))
+    let anchor: Option<i64> = match since.map(|id| seq_of(c, id)).transpose()?.flatten() {
+        Some(seq) => c
+            .prepare_cached("SELECT seq FROM messages WHERE seq = ?1 AND to_addr = ?2")?
+            .query_row(params![seq, to], |r| r.get(0))
             .optional()?,
         None => None,
     };
@@ -246,6 +266,11 @@ pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Resu
         c.prepare_cached(
             "DELETE FROM topics WHERE NOT EXISTS
                (SELECT 1 FROM messages WHERE to_addr = 'topic:' || topics.name)",
+        )?
+        .execute([])?;
+        c.prepare_cached(
+            "DELETE FROM foreign_ids WHERE NOT EXISTS
+               (SELECT 1 FROM messages WHERE messages.seq = foreign_ids.seq)",
         )?
         .execute([])?;
     }
@@ -430,5 +455,54 @@ mod ack_tests {
             again.iter().map(|m| m.seq.unwrap()).collect::<Vec<_>>(),
             [1, 3]
         );
+    }
+}
+
+#[cfg(test)]
+mod id_tests {
+    use super::*;
+    use crate::store::schema;
+    use peer_proto::identity::mint_message_id;
+
+    #[test]
+    fn ids_are_found_by_their_seq_or_through_foreign_ids() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = schema::open(&dir.path().join("t.db")).unwrap();
+        let mut m = Message {
+            message_id: mint_message_id(7),
+            from: "home:~#sess_abcdefghijklmnop".into(),
+            from_alias: None,
+            to: "topic:t".into(),
+            body: RawValue::from_string("1".into()).unwrap(),
+            reply_to: None,
+            ts: 1.0,
+            seq: Some(7),
+        };
+        insert(&c, &m, Kind::Topic, State::Done, 1.0).unwrap();
+        let ours = m.message_id.clone();
+        // An id from 0.1 whose first characters happen to look like ours.
+        m.message_id = "msg_00000007ForeignId".replace("ForeignId", "Zz9_Zz9-");
+        m.seq = Some(8);
+        insert(&c, &m, Kind::Topic, State::Done, 1.0).unwrap();
+        let foreign = m.message_id.clone();
+        assert_eq!(seq_of(&c, &ours).unwrap(), Some(7));
+        assert_eq!(seq_of(&c, &foreign).unwrap(), Some(8));
+        assert_eq!(
+            seq_of(&c, &mint_message_id(7)).unwrap(),
+            None,
+            "right seq, wrong id"
+        );
+        assert_eq!(seq_of(&c, "msg_unknown").unwrap(), None);
+        let fk: i64 = c
+            .query_row("SELECT count(*) FROM foreign_ids", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(fk, 1, "only the foreign id is indexed");
+        assert_eq!(
+            history(&c, "topic:t", Some(&ours), 10).unwrap()[0].seq,
+            Some(8)
+        );
+        assert!(history(&c, "topic:other", Some(&ours), 10)
+            .unwrap()
+            .is_empty());
     }
 }

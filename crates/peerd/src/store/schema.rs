@@ -14,7 +14,7 @@ const MIGRATIONS: &[&str] = &[
     // and the topic index.
     "CREATE TABLE messages (
         seq        INTEGER PRIMARY KEY,
-        message_id TEXT NOT NULL UNIQUE,
+        message_id TEXT NOT NULL,             -- ours encode seq (see foreign_ids)
         kind       INTEGER NOT NULL,          -- 0 DM, 1 topic
         to_addr    TEXT NOT NULL,
         from_addr  TEXT NOT NULL,
@@ -28,6 +28,12 @@ const MIGRATIONS: &[&str] = &[
      CREATE INDEX messages_by_address ON messages(to_addr, seq);
      CREATE INDEX messages_queued ON messages(to_addr, seq) WHERE state = 1;
      CREATE INDEX messages_pending ON messages(seq) WHERE state = 2;
+     -- Message ids that do not encode their seq (imported from 0.1): the only ones
+     -- that need an index to be found by id.
+     CREATE TABLE foreign_ids (
+        message_id TEXT PRIMARY KEY,
+        seq        INTEGER NOT NULL
+     ) WITHOUT ROWID;
      CREATE TABLE topics (
         name    TEXT PRIMARY KEY,
         last_ts REAL NOT NULL
