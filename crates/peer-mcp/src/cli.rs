@@ -57,14 +57,17 @@ enum LogLevel {
 
 impl LogLevel {
     /// rmcp logs every message at info; it speaks only from warnings up unless
-    /// debugging.
-    fn filter(self) -> &'static str {
-        match self {
-            LogLevel::Debug => "debug",
-            LogLevel::Info => "info,rmcp=warn",
-            LogLevel::Warning => "warn",
-            LogLevel::Error => "error",
-        }
+    /// debugging. (A `Targets` filter rather than an `EnvFilter`: no pattern
+    /// engine to build, and a sidecar runs per agent session, so its size counts.)
+    fn filter(self) -> tracing_subscriber::filter::Targets {
+        use tracing_subscriber::filter::{LevelFilter, Targets};
+        let (all, rmcp) = match self {
+            LogLevel::Debug => (LevelFilter::DEBUG, LevelFilter::DEBUG),
+            LogLevel::Info => (LevelFilter::INFO, LevelFilter::WARN),
+            LogLevel::Warning => (LevelFilter::WARN, LevelFilter::WARN),
+            LogLevel::Error => (LevelFilter::ERROR, LevelFilter::ERROR),
+        };
+        Targets::new().with_default(all).with_target("rmcp", rmcp)
     }
 }
 
@@ -141,10 +144,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
 fn init_logging(args: &Args) -> anyhow::Result<()> {
     use tracing_subscriber::fmt::writer::MakeWriterExt;
-    let filter = tracing_subscriber::EnvFilter::new(args.log_level.filter());
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(false);
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+    let fmt = tracing_subscriber::fmt::layer().with_ansi(false);
     match &args.log_file {
         Some(path) => {
             if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -156,11 +158,15 @@ fn init_logging(args: &Args) -> anyhow::Result<()> {
                 .append(true)
                 .open(path)
                 .with_context(|| format!("opening --log-file {}", path.display()))?;
-            builder
-                .with_writer(std::io::stderr.and(Arc::new(file)))
+            tracing_subscriber::registry()
+                .with(fmt.with_writer(std::io::stderr.and(Arc::new(file))))
+                .with(args.log_level.filter())
                 .init();
         }
-        None => builder.with_writer(std::io::stderr).init(),
+        None => tracing_subscriber::registry()
+            .with(fmt.with_writer(std::io::stderr))
+            .with(args.log_level.filter())
+            .init(),
     }
     Ok(())
 }
