@@ -10,6 +10,7 @@ use serde_json::json;
 use std::collections::BTreeSet;
 
 /// Peak resident memory of `pid`, in bytes (Linux `VmHWM`).
+#[cfg(target_os = "linux")]
 fn peak_rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
@@ -63,6 +64,8 @@ fn a_stalled_reader_is_cut_off_and_its_unread_dms_are_queued_again() {
     assert_eq!(received, sent, "nothing lost");
 }
 
+/// Linux only: it reads the daemon's peak memory from /proc.
+#[cfg(target_os = "linux")]
 #[test]
 fn a_30_mb_flood_at_a_stalled_reader_keeps_the_daemon_small() {
     let d = Daemon::start();
