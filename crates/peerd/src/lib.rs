@@ -1,11 +1,12 @@
 //! `blemees-peerd`: the per-user daemon that routes messages between agent sessions
 //! over a Unix socket and keeps their history in SQLite.
 //!
-//! Data flow: [`connection`] tasks read and validate lines ([`call`]) and hand them
-//! to the single [`router`] task, which owns all live state and decides recipients;
-//! the router sends durable writes and outbound frames, in order, to the [`store`]
-//! thread, which commits them in batches and only then pushes frames to each
-//! connection's bounded [`outbox`], from which its writer task writes the socket.
+//! Data flow, all on one event thread: [`connection`] tasks read and validate
+//! lines ([`call`]) and hand them to the [`router`] loop, which owns all live
+//! state, decides recipients, and has the [`store`] commit each batch of events'
+//! writes in one transaction before it pushes their frames to each connection's
+//! bounded [`outbox`], from which its writer task writes the socket. See
+//! docs/architecture.md.
 
 pub mod call;
 pub mod cli;

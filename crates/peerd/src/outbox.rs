@@ -1,6 +1,6 @@
 //! A connection's bounded queue of outbound frames.
 //!
-//! Frames are pushed by the store thread (after the batch that made them durable
+//! Frames are pushed by the store (after the batch that made them durable
 //! has committed) and written by the connection's writer task. The queue is
 //! bounded in *bytes*: a reader that stops reading is cut off once its backlog
 //! passes the limit, instead of growing the daemon's memory, and the DMs it never

@@ -1,6 +1,6 @@
 //! Which DMs each ack-mode connection holds without having acknowledged them.
 //!
-//! Kept by the store thread, beside the rows it updates, so that holding, acking
+//! Kept by the store, beside the rows it updates, so that holding, acking
 //! and releasing fall in the same order as every other operation. A DM sent to a
 //! home can be held by several connections at once; its row stays "pending"
 //! until the last holder acknowledges it.
