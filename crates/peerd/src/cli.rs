@@ -1,9 +1,10 @@
 //! The command line of `blemees-peerd` (flags as 0.1, plus the new limits).
 
+use crate::backup;
 use crate::client;
 use crate::config::{self, Config};
 use clap::builder::TypedValueParser;
-use clap::{Parser, ValueEnum};
+use clap::{Parser, Subcommand, ValueEnum};
 use peer_proto::paths::{self, Env};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -16,14 +17,14 @@ use std::process::ExitCode;
 #[command(name = "blemees-peerd", version, about)]
 pub struct Args {
     #[command(subcommand)]
-    command: Option<client::Command>,
+    command: Option<Command>,
     /// Unix socket path [default: $BLEMEES_PEER_SOCKET, else
     /// $XDG_RUNTIME_DIR/blemees/peerd.sock, else /tmp/blemees-peerd-<uid>.sock]
     #[arg(long, value_name = "PATH", global = true)]
     socket: Option<PathBuf>,
     /// State directory [default: $XDG_STATE_HOME/blemees/peerd, else
     /// ~/.local/state/blemees/peerd]
-    #[arg(long, value_name = "DIR")]
+    #[arg(long, value_name = "DIR", global = true)]
     state_dir: Option<PathBuf>,
     /// Max queued DMs per recipient address; the oldest is dropped first
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_DM_MAXLEN,
@@ -48,6 +49,17 @@ pub struct Args {
     /// Log verbosity (logs go to stderr)
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     log_level: LogLevel,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    #[command(flatten)]
+    Client(client::Command),
+    /// Copy the database to DEST while the daemon keeps running
+    Backup {
+        /// Where the copy goes (must not exist yet)
+        dest: PathBuf,
+    },
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -88,9 +100,18 @@ impl Args {
 /// Entry point of the `blemees-peerd` binary.
 pub fn main() -> ExitCode {
     let mut args = Args::parse();
-    if let Some(command) = args.command.take() {
-        let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
-        return client::run(command, &socket);
+    match args.command.take() {
+        Some(Command::Client(command)) => {
+            let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
+            return client::run(command, &socket);
+        }
+        Some(Command::Backup { dest }) => {
+            return match backup::backup(&args.config().db_path(), &dest) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(&e),
+            };
+        }
+        None => {}
     }
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)

@@ -8,6 +8,7 @@
 //! bounded [`outbox`], from which its writer task writes the socket. See
 //! docs/architecture.md.
 
+pub mod backup;
 pub mod call;
 pub mod cli;
 pub mod client;
