@@ -125,13 +125,16 @@ pub fn decode(line: &[u8]) -> Result<Envelope<'_>, Rejected<'_>> {
             false,
         ));
     }
+    // One checking walk of the whole line; the envelope is then read without
+    // re-validating, and bodies stay raw.
+    if let Err(e) = serde_json::from_slice::<Readable>(line) {
+        let error = RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {e}"));
+        return Err(reject(None, error, false));
+    }
     let raw = match serde_json::from_slice::<RawEnvelope>(line) {
         Ok(raw) => raw,
         Err(_) => {
-            let error = match serde_json::from_slice::<IgnoredAny>(line) {
-                Ok(_) => RpcError::new(ErrorCode::InvalidRequest, "request must be a JSON object"),
-                Err(e) => RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {e}")),
-            };
+            let error = RpcError::new(ErrorCode::InvalidRequest, "request must be a JSON object");
             return Err(reject(None, error, false));
         }
     };
@@ -236,17 +239,11 @@ impl<'a> Params<'a> {
     }
 }
 
-/// Checks that `raw` is JSON every client can read back: serde_json (and so this
-/// daemon) accepts numbers beyond ±1.8e308 and unpaired `\uD800`-style escapes
-/// inside a raw value, but a client that parses the message (ours, Python's)
-/// fails on them and loses it. Walks the value once without building it.
-pub fn readable(raw: &RawValue) -> Result<(), String> {
-    serde_json::from_str::<Readable>(raw.get())
-        .map(|_| ())
-        .map_err(|e| e.to_string())
-}
-
-/// Deserialises any JSON value, keeping nothing.
+/// Deserialises any JSON value, keeping nothing, but checking everything:
+/// skipping a value (`IgnoredAny`, raw capture) does not validate its strings or
+/// numbers, and serde_json would then accept and forward numbers beyond
+/// ±1.8e308 and unpaired `\uD800`-style escapes that every parsing client (ours,
+/// Python's) fails on, losing the message.
 struct Readable;
 
 impl<'de> Deserialize<'de> for Readable {
@@ -480,12 +477,20 @@ mod tests {
     }
 
     #[test]
-    fn readable_refuses_what_clients_cannot_parse() {
-        let r = |s: &str| readable(&RawValue::from_string(s.to_owned()).unwrap());
-        assert!(r(r#"{"k":[null,true,-1e300,"\ud83d\ude00",{}]}"#).is_ok());
-        assert!(r("1e400").is_err());
-        assert!(r(r#""\ud800""#).is_err());
-        assert!(r(r#"[1,{"a":"\udc00x"}]"#).is_err());
+    fn lines_clients_could_not_parse_back_are_parse_errors() {
+        let line = |body: &str| {
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{{"body":{body}}}}}"#)
+        };
+        let ok = line(r#"{"k":[null,true,-1e300,"\ud83d\ude00",{}]}"#);
+        assert!(decode(ok.as_bytes()).is_ok());
+        for bad in [
+            "1e400",
+            r#""\ud800""#,
+            r#"[1,{"a":"\udc00x"}]"#,
+            r#""\ud83d6\ude00""#,
+        ] {
+            assert_eq!(code_of(&line(bad)), (None, -32700, false), "{bad}");
+        }
     }
 
     #[test]

@@ -134,6 +134,9 @@ proptest! {
         members in vec(("[a-z]{1,6}", json_value()), 0..5),
         ws in ws(),
     ) {
+        // Values no client could parse back (1e400, lone surrogates) make the
+        // whole line a parse error; that is checked by the decode properties.
+        prop_assume!(members.iter().all(|(_, v)| serde_json::from_str::<serde_json::Value>(v).is_ok()));
         let params = object(members.iter().map(|(k, v)| (format!("\"{k}\""), format!("{ws}{v}{ws}"))).collect());
         let line = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"m","params":{params}}}"#);
         let env = rpc::decode(line.as_bytes()).map_err(|r| TestCaseError::fail(format!("{:?}", r.error)))?;

@@ -135,6 +135,27 @@ pub fn check_decode(line: &[u8]) -> bool {
     let Some(expected) = decode(line) else {
         return false;
     };
+    // A raw member `Value` cannot hold (a lone surrogate escape inside a key,
+    // which `Value` tolerates in the whole line but not on its own) is outside
+    // what this oracle can judge.
+    let readable =
+        |raw: &serde_json::value::RawValue| serde_json::from_str::<Value>(raw.get()).is_ok();
+    let raws: Vec<&serde_json::value::RawValue> = match &actual {
+        Ok(env) => env
+            .id
+            .into_iter()
+            .chain(match &expected {
+                Decoded::Request { params, .. } => {
+                    params.keys().filter_map(|k| env.params.raw(k)).collect()
+                }
+                Decoded::Rejected { .. } => Vec::new(),
+            })
+            .collect(),
+        Err(r) => r.id.into_iter().collect(),
+    };
+    if !raws.into_iter().all(readable) {
+        return false;
+    }
     let value = |raw: &serde_json::value::RawValue| -> Value {
         serde_json::from_str(raw.get()).expect("raw member is JSON")
     };
