@@ -16,6 +16,7 @@ pub mod config;
 pub mod connection;
 pub mod listen;
 pub mod outbox;
+mod private_dir;
 pub mod router;
 pub mod server;
 pub mod store;

@@ -4,9 +4,11 @@
 use anyhow::{bail, Context};
 use std::io::ErrorKind;
 use std::os::fd::{FromRawFd, OwnedFd};
-use std::os::unix::fs::{DirBuilderExt, FileTypeExt, PermissionsExt};
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use tokio::net::UnixListener;
+
+use crate::private_dir;
 
 /// Pending connections the kernel may hold before the daemon accepts them (it
 /// caps this at `net.core.somaxconn`). A burst of agents starting together must
@@ -39,15 +41,8 @@ pub fn activated() -> anyhow::Result<Option<UnixListener>> {
 /// a path that is not a socket and a socket a live daemon answers on, and removes
 /// a stale socket.
 pub fn claim_path(path: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty() && !p.exists())
-    {
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(parent)
-            .with_context(|| format!("creating socket directory {}", parent.display()))?;
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        private_dir::create(parent, "socket directory")?;
     }
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => {

@@ -24,7 +24,7 @@ use db::State;
 
 use crate::config::{Config, PURGE_CHUNK};
 use crate::outbox::{ConnId, Out, Outbox};
-use anyhow::Context;
+use crate::private_dir;
 use bytes::Bytes;
 use peer_proto::glob::GlobSet;
 use peer_proto::message::method;
@@ -137,7 +137,7 @@ impl Store {
     /// their queues, and starts the checkpointer. Returns the store and the next
     /// message `seq` to hand out.
     pub fn open(config: &Config) -> anyhow::Result<(Store, i64)> {
-        create_private_dir(&config.state_dir)?;
+        private_dir::create(&config.state_dir, "state directory")?;
         let mut conn = schema::open(&config.db_path())?;
         // Checkpoints run on their own thread (see `checkpoint`), never in a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -269,15 +269,6 @@ impl Store {
             tracing::warn!("final checkpoint failed: {e}");
         }
     }
-}
-
-fn create_private_dir(dir: &std::path::Path) -> anyhow::Result<()> {
-    use std::os::unix::fs::DirBuilderExt;
-    std::fs::DirBuilder::new()
-        .recursive(true)
-        .mode(0o700)
-        .create(dir)
-        .with_context(|| format!("creating state directory {}", dir.display()))
 }
 
 pub(crate) fn now() -> f64 {
