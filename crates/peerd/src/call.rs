@@ -100,11 +100,9 @@ pub fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
             .and_then(|v| globs(v, "patterns"))
             .map(|patterns| Call::SetDmFilter { patterns }),
         "peer.send" => send(p),
-        "peer.publish" => topic(p).and_then(|topic| {
-            Ok(Call::Publish {
-                topic,
-                body: body(p)?,
-            })
+        "peer.publish" => topic(p).map(|topic| Call::Publish {
+            topic,
+            body: body(p),
         }),
         "peer.subscribe" => subscribe(p),
         "peer.unsubscribe" => topic(p).map(|topic| Call::Unsubscribe { topic }),
@@ -175,17 +173,17 @@ fn send(p: &Params) -> Result<Call, RpcError> {
     let reply_to = p.optional::<String>("reply_to", "a string or omitted")?;
     Ok(Call::Send {
         to,
-        body: body(p)?,
+        body: body(p),
         reply_to,
     })
 }
 
 /// Any JSON value (the decoder has checked that clients can read it back); an
 /// absent body is `null`, as in 0.1.
-fn body(p: &Params) -> Result<Box<RawValue>, RpcError> {
+fn body(p: &Params) -> Box<RawValue> {
     match p.raw("body") {
-        Some(raw) => Ok(raw.to_owned()),
-        None => Ok(RawValue::from_string("null".to_owned()).expect("null is JSON")),
+        Some(raw) => raw.to_owned(),
+        None => RawValue::from_string("null".to_owned()).expect("null is JSON"),
     }
 }
 
