@@ -13,10 +13,11 @@ use serde_json::value::RawValue;
 use std::borrow::Cow;
 use std::fmt;
 
-/// Deepest `[`/`{` nesting accepted in one line. serde_json refuses deeper input
-/// for typed values but skips raw values iteratively, so the daemon checks the
-/// whole line itself: a body nested deeper than this would crash recipients whose
-/// parser recurses (Python's `json` gives up near 1000). It is serde_json's own
+/// Deepest `[`/`{` nesting accepted in one line. serde_json skips raw values
+/// without a depth limit, so `decode` walks every line with a checking visitor,
+/// which is subject to serde_json's recursion limit: a body nested deeper would
+/// crash recipients whose parser recurses (Python's `json` gives up near 1000).
+/// The constant documents that limit (a property test pins it). It is serde_json's own
 /// limit — its recursion budget of 128 runs out at the 128th level — so that any
 /// frame the daemon forwards (a body sits as deep in a `peer.message` as in the
 /// `peer.send` that carried it) can be read back by a Rust client.
@@ -117,18 +118,15 @@ pub fn decode(line: &[u8]) -> Result<Envelope<'_>, Rejected<'_>> {
         error,
         is_notification,
     };
-    if exceeds_depth(line, MAX_JSON_DEPTH) {
-        let msg = format!("invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels");
-        return Err(reject(
-            None,
-            RpcError::new(ErrorCode::ParseError, msg),
-            false,
-        ));
-    }
-    // One checking walk of the whole line; the envelope is then read without
-    // re-validating, and bodies stay raw.
+    // One checking walk of the whole line (strings, numbers, and nesting up to
+    // MAX_JSON_DEPTH, where serde_json's recursion limit stops it); the envelope
+    // is then read without re-validating, and bodies stay raw.
     if let Err(e) = serde_json::from_slice::<Readable>(line) {
-        let error = RpcError::new(ErrorCode::ParseError, format!("invalid JSON: {e}"));
+        let message = match e.to_string().contains("recursion limit exceeded") {
+            true => format!("invalid JSON: nested deeper than {MAX_JSON_DEPTH} levels"),
+            false => format!("invalid JSON: {e}"),
+        };
+        let error = RpcError::new(ErrorCode::ParseError, message);
         return Err(reject(None, error, false));
     }
     let raw = match serde_json::from_slice::<RawEnvelope>(line) {
@@ -163,34 +161,6 @@ pub fn decode(line: &[u8]) -> Result<Envelope<'_>, Rejected<'_>> {
         method,
         params,
     })
-}
-
-/// True when `[`/`{` nesting (outside strings) goes deeper than `max`.
-fn exceeds_depth(bytes: &[u8], max: usize) -> bool {
-    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
-    for &b in bytes {
-        if in_string {
-            match b {
-                _ if escaped => escaped = false,
-                b'\\' => escaped = true,
-                b'"' => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match b {
-            b'"' => in_string = true,
-            b'[' | b'{' => {
-                depth += 1;
-                if depth > max {
-                    return true;
-                }
-            }
-            b']' | b'}' => depth = depth.saturating_sub(1),
-            _ => {}
-        }
-    }
-    false
 }
 
 /// The members of a `params` object, each kept raw until a method asks for it with
