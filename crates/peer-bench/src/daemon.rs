@@ -129,6 +129,11 @@ impl Daemon {
         rss(self.child.id())
     }
 
+    /// CPU time the daemon has used so far, all threads.
+    pub fn cpu(&self) -> Duration {
+        cpu(self.child.id())
+    }
+
     /// SIGTERM, then wait; the state directory survives for a restart.
     pub fn stop(mut self) -> (tempfile::TempDir, PathBuf) {
         let _ = Command::new("kill")
@@ -156,4 +161,19 @@ pub fn rss(pid: u32) -> u64 {
         .and_then(|v| v.split_whitespace().next()?.parse::<u64>().ok())
         .unwrap_or(0)
         * 1024
+}
+
+/// CPU time the live threads of `pid` have used (Linux `/proc`, nanoseconds
+/// from each thread's schedstat, where `stat`'s clock ticks would be too coarse
+/// for a run of a fraction of a second).
+pub fn cpu(pid: u32) -> Duration {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return Duration::ZERO;
+    };
+    let nanos = tasks
+        .flatten()
+        .filter_map(|task| std::fs::read_to_string(task.path().join("schedstat")).ok())
+        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
+        .sum();
+    Duration::from_nanos(nanos)
 }

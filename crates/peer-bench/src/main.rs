@@ -10,6 +10,7 @@
 //! ```
 
 mod daemon;
+mod floor;
 mod raw;
 mod report;
 mod sidecar;
@@ -35,11 +36,24 @@ struct Args {
     /// Scale message counts down (e.g. 0.1 for a quick look)
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
+    /// Internal: serve as the byte relay of the round-trip floor on this socket
+    #[arg(long, hide = true)]
+    relay: Option<PathBuf>,
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+fn main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(socket) = &args.relay {
+        return floor::serve(socket);
+    }
+    // The round trips run on one client thread: an exchange that never hands
+    // off between the client's own threads adds the least to what is measured.
+    // The other workloads need the client's parallelism so that the client is
+    // not what limits them.
+    let one_thread = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let threads = tokio::runtime::Runtime::new()?;
     let ours = Implementation::ours(args.ours)?;
     let python = Implementation::python(args.python)?;
     let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
@@ -57,8 +71,9 @@ async fn main() -> anyhow::Result<()> {
     };
     if wants("rtt") {
         let iterations = n(2000.0);
-        let o = workloads::round_trip(&ours, iterations).await?;
-        let p = workloads::round_trip(&python, iterations).await?;
+        let o = one_thread.block_on(workloads::round_trip(&ours, iterations))?;
+        let p = one_thread.block_on(workloads::round_trip(&python, iterations))?;
+        let f = one_thread.block_on(workloads::round_trip_floor(iterations))?;
         run(Row::new(
             "DM round trip p50",
             Figure::Micros(o.p50),
@@ -73,34 +88,70 @@ async fn main() -> anyhow::Result<()> {
             "",
             0.0,
         ));
+        run(Row::new(
+            "DM round trip, daemon CPU",
+            Figure::Micros(o.cpu),
+            Figure::Micros(p.cpu),
+            "",
+            0.0,
+        ));
+        // Not a daemon: what two wake-ups per direction cost on this machine.
+        run(Row::new(
+            "round-trip floor p50 (relay)",
+            Figure::Micros(f.p50),
+            Figure::Micros(p.p50),
+            "",
+            0.0,
+        ));
+        run(Row::new(
+            "round-trip floor, relay CPU",
+            Figure::Micros(f.cpu),
+            Figure::Micros(p.cpu),
+            "",
+            0.0,
+        ));
     }
     if wants("pipelined") {
         let per_pair = n(5000.0);
-        let o = workloads::pipelined(&ours, per_pair).await?;
-        let p = workloads::pipelined(&python, per_pair).await?;
+        let o = threads.block_on(workloads::pipelined(&ours, per_pair))?;
+        let p = threads.block_on(workloads::pipelined(&python, per_pair))?;
         run(Row::new(
             "pipelined DMs msg/s",
-            Figure::Rate(o),
-            Figure::Rate(p),
+            Figure::Rate(o.rate),
+            Figure::Rate(p.rate),
             "≥ 8×",
             8.0,
+        ));
+        run(Row::new(
+            "pipelined, CPU per message",
+            Figure::Micros(o.cpu),
+            Figure::Micros(p.cpu),
+            "",
+            0.0,
         ));
     }
     if wants("fanout") {
         let publishes = n(2000.0);
-        let o = workloads::fan_out(&ours, publishes).await?;
-        let p = workloads::fan_out(&python, publishes).await?;
+        let o = threads.block_on(workloads::fan_out(&ours, publishes))?;
+        let p = threads.block_on(workloads::fan_out(&python, publishes))?;
         run(Row::new(
             "fan-out deliveries/s",
-            Figure::Rate(o),
-            Figure::Rate(p),
+            Figure::Rate(o.rate),
+            Figure::Rate(p.rate),
             "≥ 50×",
             50.0,
         ));
+        run(Row::new(
+            "fan-out, CPU per delivery",
+            Figure::Micros(o.cpu),
+            Figure::Micros(p.cpu),
+            "",
+            0.0,
+        ));
     }
     if wants("connects") {
-        let o = workloads::connects(&ours, 1000).await?;
-        let p = workloads::connects(&python, 1000).await?;
+        let o = threads.block_on(workloads::connects(&ours, 1000))?;
+        let p = threads.block_on(workloads::connects(&python, 1000))?;
         run(Row::new(
             "1000 connect+hello",
             Figure::Millis(o.elapsed),
@@ -117,8 +168,8 @@ async fn main() -> anyhow::Result<()> {
         ));
     }
     if wants("sidecar") {
-        let o = sidecar::ready(&ours, 10).await?;
-        let p = sidecar::ready(&python, 10).await?;
+        let o = threads.block_on(sidecar::ready(&ours, 10))?;
+        let p = threads.block_on(sidecar::ready(&python, 10))?;
         run(Row::new(
             "sidecar ready",
             Figure::Millis(o.elapsed),
@@ -136,8 +187,8 @@ async fn main() -> anyhow::Result<()> {
     }
     if wants("coldstart") {
         let (topics, per_topic) = (200, n(1000.0));
-        let o = workloads::cold_start(&ours, topics, per_topic).await?;
-        let p = workloads::cold_start(&python, topics, per_topic).await?;
+        let o = threads.block_on(workloads::cold_start(&ours, topics, per_topic))?;
+        let p = threads.block_on(workloads::cold_start(&python, topics, per_topic))?;
         run(Row::new(
             "cold start time",
             Figure::Millis(o.elapsed),

@@ -26,21 +26,29 @@ pub enum Line {
 pub struct Raw {
     lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
     writer: OwnedWriteHalf,
-    /// `home:<home>#<sid>`
+    /// `home:<home>#<sid>` (empty before a hello)
     pub address: String,
 }
 
 impl Raw {
-    /// Connects and says hello as a fresh visible session in `home`.
-    pub async fn hello(socket: &Path, home: &str) -> anyhow::Result<Raw> {
-        let stream = UnixStream::connect(socket).await?;
+    /// Connects without saying anything.
+    pub async fn connect(socket: &Path) -> anyhow::Result<Raw> {
+        let stream = UnixStream::connect(socket)
+            .await
+            .with_context(|| format!("connecting to {}", socket.display()))?;
         let (read, writer) = stream.into_split();
-        let sid = mint_sid();
-        let mut raw = Raw {
+        Ok(Raw {
             lines: BufReader::with_capacity(1 << 16, read).lines(),
             writer,
-            address: format!("home:{home}#{sid}"),
-        };
+            address: String::new(),
+        })
+    }
+
+    /// Connects and says hello as a fresh visible session in `home`.
+    pub async fn hello(socket: &Path, home: &str) -> anyhow::Result<Raw> {
+        let mut raw = Raw::connect(socket).await?;
+        let sid = mint_sid();
+        raw.address = format!("home:{home}#{sid}");
         raw.send_batch(
             &request("peer.hello", &json!({"sid": sid, "home": home})),
             1,

@@ -28,6 +28,9 @@ impl Figure {
 
     fn show(self) -> String {
         match self {
+            Figure::Micros(d) if d < Duration::from_micros(100) => {
+                format!("{:.1} µs", d.as_secs_f64() * 1e6)
+            }
             Figure::Micros(d) => format!("{:.0} µs", d.as_secs_f64() * 1e6),
             Figure::Millis(d) => format!("{:.1} ms", d.as_secs_f64() * 1e3),
             Figure::Rate(r) => format!("{r:.0}/s"),

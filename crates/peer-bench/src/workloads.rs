@@ -3,6 +3,7 @@
 //! only queued DMs and topic rings, and without fsync either).
 
 use crate::daemon::{Daemon, Implementation};
+use crate::floor::Relay;
 use crate::raw::{self, Line, Raw};
 use anyhow::Context;
 use peer_client::{connect_hello, ClientError, Hello};
@@ -23,6 +24,24 @@ const WARM_UP: usize = 100;
 pub struct Latency {
     pub p50: Duration,
     pub p99: Duration,
+    /// CPU time of the daemon (or relay) per round trip.
+    pub cpu: Duration,
+}
+
+pub struct Throughput {
+    /// Deliveries per second.
+    pub rate: f64,
+    /// CPU time of the daemon per delivery.
+    pub cpu: Duration,
+}
+
+impl Throughput {
+    fn of(deliveries: usize, elapsed: Duration, cpu: Duration) -> Throughput {
+        Throughput {
+            rate: deliveries as f64 / elapsed.as_secs_f64(),
+            cpu: cpu / deliveries as u32,
+        }
+    }
 }
 
 pub struct Sized {
@@ -42,10 +61,37 @@ async fn bounded<T>(
 /// 1. A sends a DM to B, B answers; the time until A has the answer.
 pub async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Result<Latency> {
     let d = Daemon::start(imp).await?;
-    let mut a = Raw::hello(&d.socket, "/bench/a").await?;
-    let mut b = Raw::hello(&d.socket, "/bench/b").await?;
+    let a = Raw::hello(&d.socket, "/bench/a").await?;
+    let b = Raw::hello(&d.socket, "/bench/b").await?;
     let ping = raw::request("peer.send", &json!({"to": b.address, "body": "ping"}));
     let pong = raw::request("peer.send", &json!({"to": a.address, "body": "pong"}));
+    ping_pong(a, b, ping, pong, iterations, || d.cpu()).await
+}
+
+/// The same exchange through a relay that only forwards bytes: the floor under
+/// any daemon's round trip on this machine ([`floor`](crate::floor)).
+pub async fn round_trip_floor(iterations: usize) -> anyhow::Result<Latency> {
+    let relay = Relay::start().await?;
+    let a = Raw::connect(&relay.socket).await?;
+    let b = Raw::connect(&relay.socket).await?;
+    // Lines the client counts as messages, as it does the daemons' notifications.
+    let line = |body: &str| {
+        format!("{{\"method\":\"peer.message\",\"params\":{{\"body\":\"{body}\"}}}}\n")
+    };
+    ping_pong(a, b, line("ping"), line("pong"), iterations, || relay.cpu()).await
+}
+
+/// A writes `ping`; B, on each message, writes `pong`; A times each exchange
+/// until its message arrives (after [`WARM_UP`] unmeasured ones). `cpu` reads
+/// the server's CPU time.
+async fn ping_pong(
+    mut a: Raw,
+    mut b: Raw,
+    ping: String,
+    pong: String,
+    iterations: usize,
+    cpu: impl Fn() -> Duration,
+) -> anyhow::Result<Latency> {
     let echo = tokio::spawn(async move {
         loop {
             b.expect(Line::Message, 1).await?;
@@ -55,8 +101,12 @@ pub async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Resu
         anyhow::Ok(())
     });
     let mut samples = Vec::with_capacity(iterations);
+    let mut cpu_start = Duration::ZERO;
     bounded("round trips", async {
         for i in 0..WARM_UP + iterations {
+            if i == WARM_UP {
+                cpu_start = cpu();
+            }
             let start = Instant::now();
             a.send_batch(&ping, 1).await?;
             a.expect(Line::Message, 1).await?;
@@ -67,11 +117,13 @@ pub async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Resu
         anyhow::Ok(())
     })
     .await?;
+    let cpu_used = cpu().saturating_sub(cpu_start);
     echo.abort();
     samples.sort();
     Ok(Latency {
         p50: samples[samples.len() / 2],
         p99: samples[samples.len() * 99 / 100],
+        cpu: cpu_used / iterations as u32,
     })
 }
 
@@ -90,7 +142,7 @@ async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Resul
 
 /// 2. Four sender/receiver pairs, 32 DMs in flight per sender, 200-byte bodies:
 ///    delivered messages per second.
-pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<f64> {
+pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<Throughput> {
     let d = Daemon::start(imp).await?;
     let body = "x".repeat(200);
     let mut senders = Vec::new();
@@ -102,7 +154,7 @@ pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<
         receivers.push(receiver);
         senders.push((sender, send));
     }
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), d.cpu());
     let received: Vec<_> = receivers
         .into_iter()
         .map(|mut r| tokio::spawn(async move { r.expect(Line::Message, per_pair).await }))
@@ -118,11 +170,11 @@ pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<
         anyhow::Ok(())
     })
     .await?;
-    Ok((4 * per_pair) as f64 / start.elapsed().as_secs_f64())
+    Ok(Throughput::of(4 * per_pair, start.elapsed(), d.cpu() - cpu))
 }
 
 /// 3. One publisher, 16 subscribers: deliveries per second.
-pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<f64> {
+pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<Throughput> {
     const SUBSCRIBERS: usize = 16;
     let d = Daemon::start(imp).await?;
     let mut subscribers = Vec::new();
@@ -139,7 +191,7 @@ pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<f
     let publisher = Raw::hello(&d.socket, "/bench/pub").await?;
     let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
     let publish = raw::request("peer.publish", &json!({"topic": "bench", "body": body}));
-    let start = Instant::now();
+    let (start, cpu) = (Instant::now(), d.cpu());
     let received: Vec<_> = subscribers
         .into_iter()
         .map(|mut s| tokio::spawn(async move { s.expect(Line::Message, publishes).await }))
@@ -152,7 +204,11 @@ pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<f
         anyhow::Ok(())
     })
     .await?;
-    Ok((SUBSCRIBERS * publishes) as f64 / start.elapsed().as_secs_f64())
+    Ok(Throughput::of(
+        SUBSCRIBERS * publishes,
+        start.elapsed(),
+        d.cpu() - cpu,
+    ))
 }
 
 /// 4. `n` concurrent connect+hello (each announced to all the others), then the
