@@ -8,6 +8,7 @@ use crate::call;
 use crate::config::{CLOSE_LINGER, INFLIGHT_BYTES};
 use crate::outbox::{outbox, ConnId, Out, OutboxReceiver};
 use crate::router::Inbound;
+use bytes::BytesMut;
 use futures::StreamExt;
 use peer_proto::rpc::decode;
 use peer_proto::{ErrorCode, RpcError};
@@ -27,6 +28,10 @@ const IDLE_BUFFER: usize = 4 * 1024;
 /// grows for the rare large one. With thousands of mostly idle agent
 /// connections, per-connection buffers are most of the daemon's memory.
 const READ_BUFFER: usize = 512;
+/// Read buffer a connection grows to while its client sends more than fits in
+/// [`READ_BUFFER`]: one system call then takes a whole burst of requests
+/// instead of one or two lines.
+const BURST_READ_BUFFER: usize = 64 * 1024;
 
 /// What every connection shares.
 pub struct Shared {
@@ -64,6 +69,7 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
 
     let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max_line_bytes);
     let mut lines = FramedRead::with_capacity(read, codec, READ_BUFFER);
+    let mut grown = false;
     loop {
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
@@ -88,6 +94,7 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
                 break;
             }
             Some(Ok(line)) => {
+                fit_read_buffer(lines.read_buffer_mut(), &mut grown, line.len());
                 let cost = line.len().clamp(1, INFLIGHT_BYTES) as u32;
                 let permit = tokio::select! {
                     _ = cancel.cancelled() => break,
@@ -121,6 +128,26 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
     };
     if !unwritten.is_empty() {
         let _ = router.send(Inbound::Requeue(unwritten)).await;
+    }
+}
+
+/// Sizes a connection's read buffer to its traffic, after each line taken
+/// from it. A buffer left full by the last read means more is waiting: it grows
+/// so the next read takes a whole burst. Once everything read has been taken, a
+/// buffer that grew (for a burst or for one long line) is swapped for a small
+/// one, since most connections are idle most of the time.
+fn fit_read_buffer(buffer: &mut BytesMut, grown: &mut bool, line_len: usize) {
+    if line_len >= READ_BUFFER {
+        *grown = true;
+    }
+    if buffer.is_empty() {
+        if *grown {
+            *buffer = BytesMut::with_capacity(READ_BUFFER);
+            *grown = false;
+        }
+    } else if buffer.len() == buffer.capacity() && !*grown {
+        buffer.reserve(BURST_READ_BUFFER);
+        *grown = true;
     }
 }
 
@@ -216,5 +243,43 @@ async fn write(socket: &mut OwnedWriteHalf, bytes: &[u8], cancel: &CancellationT
     tokio::select! {
         _ = cancel.cancelled() => false,
         r = socket.write_all(bytes) => r.is_ok(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_buffer_grows_for_a_burst_and_shrinks_when_drained() {
+        let mut grown = false;
+        // A read filled the small buffer; one line was taken, more is waiting.
+        let mut buffer = BytesMut::with_capacity(READ_BUFFER);
+        buffer.resize(READ_BUFFER, b'x');
+        let line = buffer.split_to(100);
+        fit_read_buffer(&mut buffer, &mut grown, line.len());
+        assert!(grown);
+        assert!(buffer.capacity() - buffer.len() >= BURST_READ_BUFFER);
+        // The rest of the burst is taken: back to a small buffer.
+        let rest = buffer.split();
+        fit_read_buffer(&mut buffer, &mut grown, rest.len());
+        assert!(!grown);
+        assert_eq!(buffer.capacity(), READ_BUFFER);
+        // A partial line in a buffer with room left changes nothing.
+        buffer.extend_from_slice(b"{\"partial\":");
+        fit_read_buffer(&mut buffer, &mut grown, 10);
+        assert!(!grown);
+        assert_eq!(buffer.capacity(), READ_BUFFER);
+    }
+
+    #[test]
+    fn a_buffer_grown_for_one_long_line_is_released_after_it() {
+        let mut grown = false;
+        let mut buffer = BytesMut::with_capacity(4 << 20);
+        buffer.resize(3 << 20, b'x');
+        let line = buffer.split();
+        fit_read_buffer(&mut buffer, &mut grown, line.len());
+        assert!(!grown);
+        assert_eq!(buffer.capacity(), READ_BUFFER);
     }
 }
