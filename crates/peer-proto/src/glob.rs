@@ -70,29 +70,32 @@ impl Glob {
     }
 
     pub fn matches(&self, text: &str) -> bool {
-        let text: Vec<char> = text.chars().collect();
+        // `t` is a byte offset on a char boundary: the text is walked in place
+        // (this runs for every delivery a DM filter or watcher checks).
         let (mut p, mut t) = (0usize, 0usize);
         // Where to resume after the most recent `*`: (token after it, text position).
         let mut backtrack: Option<(usize, usize)> = None;
-        while t < text.len() {
+        while let Some(c) = text[t..].chars().next() {
             match self.tokens.get(p) {
                 Some(Token::AnyRun) => {
                     backtrack = Some((p + 1, t));
                     p += 1;
                     continue;
                 }
-                Some(tok) if tok.matches_char(text[t]) => {
+                Some(tok) if tok.matches_char(c) => {
                     p += 1;
-                    t += 1;
+                    t += c.len_utf8();
                     continue;
                 }
                 _ => {}
             }
             match backtrack {
                 Some((bp, bt)) => {
+                    // The `*` takes one more char (bt < t, so there is one).
+                    let taken = text[bt..].chars().next().map_or(1, char::len_utf8);
                     p = bp;
-                    t = bt + 1;
-                    backtrack = Some((bp, bt + 1));
+                    t = bt + taken;
+                    backtrack = Some((bp, t));
                 }
                 None => return false,
             }
