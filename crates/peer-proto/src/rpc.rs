@@ -287,48 +287,68 @@ struct Request<'a, T> {
     params: T,
 }
 
-fn frame(value: &impl Serialize) -> Vec<u8> {
+/// Initial buffer of a response or error frame: most are about 100 bytes.
+const ANSWER_CAPACITY: usize = 128;
+/// Initial buffer of a notification frame: a typical message fits.
+const NOTIFICATION_CAPACITY: usize = 512;
+
+/// `value` as one line. `capacity` is the expected size: serialising into an
+/// empty Vec would reallocate it once per doubling.
+fn frame(value: &impl Serialize, capacity: usize) -> Vec<u8> {
+    let mut out = Vec::with_capacity(capacity);
     // Serialising plain structs, strings and raw JSON into a Vec cannot fail.
-    let mut out = serde_json::to_vec(value).expect("frame serialises");
+    serde_json::to_writer(&mut out, value).expect("frame serialises");
     out.push(b'\n');
     out
 }
 
 /// `{"jsonrpc":"2.0","id":…,"result":…}\n`
 pub fn response_frame(id: &RawValue, result: &impl Serialize) -> Vec<u8> {
-    frame(&Response {
-        jsonrpc: JSONRPC_VERSION,
-        id,
-        result,
-    })
+    frame(
+        &Response {
+            jsonrpc: JSONRPC_VERSION,
+            id,
+            result,
+        },
+        ANSWER_CAPACITY,
+    )
 }
 
 /// `{"jsonrpc":"2.0","id":…|null,"error":{code,message}}\n`
 pub fn error_frame(id: Option<&RawValue>, error: &RpcError) -> Vec<u8> {
-    frame(&ErrorResponse {
-        jsonrpc: JSONRPC_VERSION,
-        id,
-        error,
-    })
+    frame(
+        &ErrorResponse {
+            jsonrpc: JSONRPC_VERSION,
+            id,
+            error,
+        },
+        ANSWER_CAPACITY,
+    )
 }
 
 /// `{"jsonrpc":"2.0","method":…,"params":…}\n`
 pub fn notification_frame(method: &str, params: &impl Serialize) -> Vec<u8> {
-    frame(&Notification {
-        jsonrpc: JSONRPC_VERSION,
-        method,
-        params,
-    })
+    frame(
+        &Notification {
+            jsonrpc: JSONRPC_VERSION,
+            method,
+            params,
+        },
+        NOTIFICATION_CAPACITY,
+    )
 }
 
 /// `{"jsonrpc":"2.0","id":N,"method":…,"params":…}\n` — for clients.
 pub fn request_frame(id: u64, method: &str, params: &impl Serialize) -> Vec<u8> {
-    frame(&Request {
-        jsonrpc: JSONRPC_VERSION,
-        id,
-        method,
-        params,
-    })
+    frame(
+        &Request {
+            jsonrpc: JSONRPC_VERSION,
+            id,
+            method,
+            params,
+        },
+        NOTIFICATION_CAPACITY,
+    )
 }
 
 #[cfg(test)]

@@ -116,6 +116,22 @@ fn frame(method: &str, params: &impl Serialize) -> Bytes {
     Bytes::from(notification_frame(method, params))
 }
 
+/// The result of `peer.send` (the hot path: a struct, not a `json!` map).
+/// Fields in alphabetical order, as a `json!` map would print them.
+#[derive(Serialize)]
+struct SendResult<'a> {
+    delivered: usize,
+    message_id: &'a str,
+    queued: bool,
+}
+
+/// The result of `peer.publish`.
+#[derive(Serialize)]
+struct PublishResult<'a> {
+    message_id: &'a str,
+    subscribers: usize,
+}
+
 fn reply(to: &Outbox, id: ReplyId, result: &impl Serialize) -> Vec<Op> {
     match id {
         Some(id) => {
@@ -547,8 +563,12 @@ impl Router {
             },
         };
         let wire = self.wire_copies(conn, &recipients, &m, queued);
-        let result =
-            json!({"message_id": m.message_id, "delivered": recipients.len(), "queued": queued});
+        let result = SendResult {
+            delivered: recipients.len(),
+            message_id: &m.message_id,
+            queued,
+        };
+        let answer = reply(outbox, id, &result);
         let mut ops = vec![
             Op::Insert {
                 message: m,
@@ -558,7 +578,7 @@ impl Router {
             deliveries,
             wire,
         ];
-        ops.extend(reply(outbox, id, &result));
+        ops.extend(answer);
         ops
     }
 
@@ -581,7 +601,11 @@ impl Router {
             out: Out::Frame(frame(method::MESSAGE, &m)),
         };
         let wire = self.wire_copies(conn, &recipients, &m, false);
-        let result = json!({"message_id": m.message_id, "subscribers": recipients.len()});
+        let result = PublishResult {
+            message_id: &m.message_id,
+            subscribers: recipients.len(),
+        };
+        let answer = reply(outbox, id, &result);
         let mut ops = vec![
             Op::Insert {
                 message: m,
@@ -591,7 +615,7 @@ impl Router {
             deliveries,
             wire,
         ];
-        ops.extend(reply(outbox, id, &result));
+        ops.extend(answer);
         ops
     }
 
