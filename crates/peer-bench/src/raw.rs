@@ -82,6 +82,11 @@ impl Raw {
         })
     }
 
+    /// Whether bytes already read from the socket wait in the buffer.
+    pub fn has_buffered(&mut self) -> bool {
+        !self.lines.get_mut().buffer().is_empty()
+    }
+
     /// Reads until `n` lines of `kind` have come (skipping others).
     pub async fn expect(&mut self, kind: Line, n: usize) -> anyhow::Result<()> {
         let mut seen = 0;

@@ -127,15 +127,30 @@ async fn ping_pong(
     })
 }
 
-/// Sends `total` copies of `request` on `conn`, [`IN_FLIGHT`] at a time, and
-/// reads their answers.
+/// Sends `total` copies of `request` on `conn`, keeping [`IN_FLIGHT`] of them
+/// unanswered at all times: every answer that has arrived is replaced by a new
+/// request, sent together once those answers are read.
 async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Result<()> {
-    let mut sent = 0;
-    while sent < total {
-        let n = IN_FLIGHT.min(total - sent);
-        conn.send_batch(&request, n).await?;
-        conn.expect(Line::Response, n).await?;
-        sent += n;
+    let mut sent = IN_FLIGHT.min(total);
+    conn.send_batch(&request, sent).await?;
+    let mut answered = 0;
+    while answered < total {
+        // Requests are in flight until all are answered, so an answer is owed.
+        let mut arrived = 0;
+        loop {
+            if conn.next().await? == Line::Response {
+                arrived += 1;
+            }
+            if arrived > 0 && !conn.has_buffered() {
+                break;
+            }
+        }
+        answered += arrived;
+        let more = arrived.min(total - sent);
+        if more > 0 {
+            conn.send_batch(&request, more).await?;
+            sent += more;
+        }
     }
     Ok(())
 }
