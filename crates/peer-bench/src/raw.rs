@@ -6,12 +6,11 @@
 //! the benchmark's bodies never contain it.)
 
 use anyhow::{bail, Context};
+use peer_client::{QuietRead, QuietStream, QuietWrite};
 use peer_proto::identity::mint_sid;
 use serde_json::{json, Value};
 use std::path::Path;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
-use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
-use tokio::net::UnixStream;
 
 const MESSAGE: &str = "\"method\":\"peer.message\"";
 
@@ -24,8 +23,8 @@ pub enum Line {
 }
 
 pub struct Raw {
-    lines: tokio::io::Lines<BufReader<OwnedReadHalf>>,
-    writer: OwnedWriteHalf,
+    lines: tokio::io::Lines<BufReader<QuietRead>>,
+    writer: QuietWrite,
     /// `home:<home>#<sid>` (empty before a hello)
     pub address: String,
 }
@@ -33,7 +32,7 @@ pub struct Raw {
 impl Raw {
     /// Connects without saying anything.
     pub async fn connect(socket: &Path) -> anyhow::Result<Raw> {
-        let stream = UnixStream::connect(socket)
+        let stream = QuietStream::connect(socket)
             .await
             .with_context(|| format!("connecting to {}", socket.display()))?;
         let (read, writer) = stream.into_split();

@@ -2,6 +2,7 @@
 //! notifications the daemon pushes.
 
 use crate::error::ClientError;
+use crate::quiet::{QuietRead, QuietStream, QuietWrite};
 use futures::StreamExt;
 use peer_proto::rpc::request_frame;
 use peer_proto::RpcError;
@@ -13,8 +14,6 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncWriteExt;
-use tokio::net::unix::OwnedWriteHalf;
-use tokio::net::UnixStream;
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{FramedRead, LinesCodec};
 use tokio_util::sync::{CancellationToken, DropGuard};
@@ -47,7 +46,7 @@ type Reply = Result<Value, RpcError>;
 type Pending = Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>;
 
 struct Inner {
-    writer: tokio::sync::Mutex<OwnedWriteHalf>,
+    writer: tokio::sync::Mutex<QuietWrite>,
     pending: Arc<Pending>,
     next_id: AtomicU64,
     closed: CancellationToken,
@@ -86,7 +85,7 @@ struct WireError {
 impl Connection {
     /// Connects to the socket at `path`.
     pub async fn connect(path: &Path) -> Result<(Connection, Notifications), ClientError> {
-        let stream = UnixStream::connect(path)
+        let stream = QuietStream::connect(path)
             .await
             .map_err(|source| ClientError::Connect {
                 path: path.to_path_buf(),
@@ -194,7 +193,7 @@ impl Connection {
 /// Reads frames until the socket closes: responses complete their caller,
 /// notifications go to `tx` in order. On exit every waiting caller fails.
 async fn read_loop(
-    mut lines: FramedRead<tokio::net::unix::OwnedReadHalf, LinesCodec>,
+    mut lines: FramedRead<QuietRead, LinesCodec>,
     pending: Arc<Pending>,
     tx: mpsc::UnboundedSender<Notification>,
 ) {

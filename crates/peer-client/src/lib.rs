@@ -17,12 +17,14 @@ mod backoff;
 mod connection;
 mod error;
 mod hello;
+mod quiet;
 mod session;
 
 pub use backoff::Backoff;
 pub use connection::{Connection, Notification, Notifications};
 pub use error::ClientError;
 pub use hello::{connect_hello, ClientInfo, Hello, HelloResult};
+pub use quiet::{QuietRead, QuietStream, QuietWrite};
 pub use session::{Link, Session, SessionConfig};
 
 /// Optional daemon features this client uses, as listed in the hello result.
