@@ -132,6 +132,12 @@ struct PublishResult<'a> {
     subscribers: usize,
 }
 
+/// One frame for all of `to`, serialised only if somebody is there to get it
+/// (a queued DM, a topic nobody follows, traffic nobody watches).
+fn share(to: Vec<Outbox>, out: impl FnOnce() -> Out) -> Option<Op> {
+    (!to.is_empty()).then(|| Op::Share { to, out: out() })
+}
+
 fn reply(to: &Outbox, id: ReplyId, result: &impl Serialize) -> Vec<Op> {
     match id {
         Some(id) => {
@@ -351,17 +357,19 @@ impl Router {
     }
 
     /// Frames of `method` to every session but `except`.
-    fn broadcast(&self, except: Option<ConnId>, method: &str, params: &impl Serialize) -> Op {
+    fn broadcast(
+        &self,
+        except: Option<ConnId>,
+        method: &str,
+        params: &impl Serialize,
+    ) -> Option<Op> {
         let to = self
             .conns
             .iter()
             .filter(|(id, c)| Some(**id) != except && c.session.is_some())
             .map(|(_, c)| c.outbox.clone())
             .collect();
-        Op::Share {
-            to,
-            out: Out::Frame(frame(method, params)),
-        }
+        share(to, || Out::Frame(frame(method, params)))
     }
 
     fn hello(&mut self, conn: ConnId, outbox: &Outbox, id: ReplyId, hello: Hello) -> Outcome {
@@ -397,7 +405,7 @@ impl Router {
                 filter: GlobSet::everything(),
             });
             let joined = json!({"peer_id": peer_id, "sid": sid, "alias": null, "ts": now()});
-            ops.push(self.broadcast(Some(conn), method::PEER_JOINED, &joined));
+            ops.extend(self.broadcast(Some(conn), method::PEER_JOINED, &joined));
         }
         self.by_sid.insert(sid.clone(), conn);
         let result = json!({
@@ -462,7 +470,7 @@ impl Router {
             "peer_id": session.peer_id, "sid": session.sid, "alias": alias,
             "previous": previous, "ts": now(),
         });
-        ops.push(self.broadcast(None, method::ALIAS_CHANGED, &changed));
+        ops.extend(self.broadcast(None, method::ALIAS_CHANGED, &changed));
         ops.extend(reply(outbox, id, &json!({"ok": true, "alias": alias})));
         Ok(ops)
     }
@@ -515,7 +523,13 @@ impl Router {
 
     /// `peer.wire_message` copies for watchers that are neither the sender nor a
     /// recipient (recipients already get the `peer.message`).
-    fn wire_copies(&self, sender: ConnId, recipients: &[ConnId], m: &Message, queued: bool) -> Op {
+    fn wire_copies(
+        &self,
+        sender: ConnId,
+        recipients: &[ConnId],
+        m: &Message,
+        queued: bool,
+    ) -> Option<Op> {
         let mut to = Vec::new();
         for w in &self.watchers {
             let c = &self.conns[w];
@@ -534,12 +548,7 @@ impl Router {
             delivered: recipients.len(),
             queued,
         };
-        // Serialised only when somebody watches.
-        let out = match to.is_empty() {
-            true => Out::Frame(Bytes::new()),
-            false => Out::Frame(frame(method::WIRE_MESSAGE, &wire)),
-        };
-        Op::Share { to, out }
+        share(to, || Out::Frame(frame(method::WIRE_MESSAGE, &wire)))
     }
 
     fn send(
@@ -555,13 +564,10 @@ impl Router {
         let m = self.message(conn, to, body, reply_to);
         let seq = m.seq.expect("numbered");
         let queued = recipients.is_empty();
-        let deliveries = Op::Share {
-            to: self.outboxes(&recipients),
-            out: Out::Dm {
-                frame: frame(method::MESSAGE, &m),
-                seq,
-            },
-        };
+        let deliveries = share(self.outboxes(&recipients), || Out::Dm {
+            frame: frame(method::MESSAGE, &m),
+            seq,
+        });
         let wire = self.wire_copies(conn, &recipients, &m, queued);
         let result = SendResult {
             delivered: recipients.len(),
@@ -569,15 +575,13 @@ impl Router {
             queued,
         };
         let answer = reply(outbox, id, &result);
-        let mut ops = vec![
-            Op::Insert {
-                message: m,
-                kind: Kind::Dm,
-                queued,
-            },
-            deliveries,
-            wire,
-        ];
+        let mut ops = vec![Op::Insert {
+            message: m,
+            kind: Kind::Dm,
+            queued,
+        }];
+        ops.extend(deliveries);
+        ops.extend(wire);
         ops.extend(answer);
         ops
     }
@@ -596,25 +600,22 @@ impl Router {
             .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
             .unwrap_or_default();
         let m = self.message(conn, topic_address(&topic), body, None);
-        let deliveries = Op::Share {
-            to: self.outboxes(&recipients),
-            out: Out::Frame(frame(method::MESSAGE, &m)),
-        };
+        let deliveries = share(self.outboxes(&recipients), || {
+            Out::Frame(frame(method::MESSAGE, &m))
+        });
         let wire = self.wire_copies(conn, &recipients, &m, false);
         let result = PublishResult {
             message_id: &m.message_id,
             subscribers: recipients.len(),
         };
         let answer = reply(outbox, id, &result);
-        let mut ops = vec![
-            Op::Insert {
-                message: m,
-                kind: Kind::Topic,
-                queued: false,
-            },
-            deliveries,
-            wire,
-        ];
+        let mut ops = vec![Op::Insert {
+            message: m,
+            kind: Kind::Topic,
+            queued: false,
+        }];
+        ops.extend(deliveries);
+        ops.extend(wire);
         ops.extend(answer);
         ops
     }
@@ -669,7 +670,7 @@ impl Router {
                 }
                 let left =
                     json!({"peer_id": s.peer_id, "sid": s.sid, "alias": s.alias, "ts": now()});
-                ops.push(self.broadcast(None, method::PEER_LEFT, &left));
+                ops.extend(self.broadcast(None, method::PEER_LEFT, &left));
             }
         }
         ops.push(Op::Release(conn));
