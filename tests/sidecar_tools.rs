@@ -188,7 +188,14 @@ async fn a_cancelled_await_consumes_nothing() {
     // order, which is what this test is about.
     b.wait_logged(&format!("received request id={}", waiting.id))
         .await;
+    let id = waiting.id.clone();
     waiting.cancel(Some("host gave up".into())).await.unwrap();
+    // The cancellation, too, goes through a client task and a pipe: a DM sent
+    // at once can overtake it and answer the await before the sidecar knows it
+    // was cancelled (the crossing MCP allows). The case here is the one in
+    // order, so let the sidecar take the cancellation first.
+    b.wait_logged(&format!("the host cancelled a request id={id}"))
+        .await;
     let sent = sender.send_dm(&format!("home:{home_b}#{sid_b}"), json!("kept"));
     // The message is in the inbox for the next call, not in the cancelled one.
     let inbox = b.await_messages(5.0).await;
