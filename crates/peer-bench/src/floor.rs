@@ -76,9 +76,7 @@ impl Relay {
             _dir: dir,
         })
     }
-}
 
-impl Relay {
     /// CPU time the relay has used so far.
     pub fn cpu(&self) -> Duration {
         self.child.id().map(crate::daemon::cpu).unwrap_or_default()

@@ -185,7 +185,11 @@ pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<
         anyhow::Ok(())
     })
     .await?;
-    Ok(Throughput::of(4 * per_pair, start.elapsed(), d.cpu() - cpu))
+    Ok(Throughput::of(
+        4 * per_pair,
+        start.elapsed(),
+        d.cpu().saturating_sub(cpu),
+    ))
 }
 
 /// 3. One publisher, 16 subscribers: deliveries per second.
@@ -222,7 +226,7 @@ pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<T
     Ok(Throughput::of(
         SUBSCRIBERS * publishes,
         start.elapsed(),
-        d.cpu() - cpu,
+        d.cpu().saturating_sub(cpu),
     ))
 }
 
