@@ -289,8 +289,9 @@ struct Request<'a, T> {
 
 /// Initial buffer of a response or error frame: most are about 100 bytes.
 const ANSWER_CAPACITY: usize = 128;
-/// Initial buffer of a notification frame: a typical message fits.
-const NOTIFICATION_CAPACITY: usize = 512;
+/// Initial buffer of a notification or request frame: one carrying a typical
+/// message fits.
+const MESSAGE_CAPACITY: usize = 512;
 
 /// `value` as one line. `capacity` is the expected size: serialising into an
 /// empty Vec would reallocate it once per doubling.
@@ -334,7 +335,7 @@ pub fn notification_frame(method: &str, params: &impl Serialize) -> Vec<u8> {
             method,
             params,
         },
-        NOTIFICATION_CAPACITY,
+        MESSAGE_CAPACITY,
     )
 }
 
@@ -347,7 +348,7 @@ pub fn request_frame(id: u64, method: &str, params: &impl Serialize) -> Vec<u8> 
             method,
             params,
         },
-        NOTIFICATION_CAPACITY,
+        MESSAGE_CAPACITY,
     )
 }
 
