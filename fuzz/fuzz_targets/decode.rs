@@ -10,6 +10,6 @@ mod oracle;
 fuzz_target!(|line: &[u8]| {
     oracle::check_decode(line);
     if let Ok(env) = peer_proto::rpc::decode(line) {
-        peerd::call::parse(env.method, &env.params);
+        peerd::fuzzing::check_parse(&env.method, &env.params);
     }
 });

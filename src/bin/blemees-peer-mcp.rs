@@ -1,5 +1,5 @@
 //! `blemees-peer-mcp`: see the `peer-mcp` crate.
 
 fn main() -> std::process::ExitCode {
-    peer_mcp::cli::main()
+    peer_mcp::main()
 }

@@ -1,5 +1,5 @@
 //! `blemees-peerd`: see the `peerd` crate.
 
 fn main() -> std::process::ExitCode {
-    peerd::cli::main()
+    peerd::main()
 }

@@ -2,7 +2,8 @@
 //! directory, knowing when it serves, and reading its memory.
 
 use anyhow::{bail, Context};
-use peer_client::{connect_hello, Hello};
+use peer_client::connect_hello;
+use peer_proto::api::HelloParams;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -11,14 +12,14 @@ use std::time::{Duration, Instant};
 const START_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where one implementation's two binaries are.
-pub struct Implementation {
-    pub name: &'static str,
-    pub dir: PathBuf,
+pub(crate) struct Implementation {
+    pub(crate) name: &'static str,
+    pub(crate) dir: PathBuf,
 }
 
 impl Implementation {
     /// Ours: next to this program unless told otherwise.
-    pub fn ours(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub(crate) fn ours(dir: Option<PathBuf>) -> anyhow::Result<Self> {
         let dir = match dir {
             Some(d) => d,
             None => std::env::current_exe()?
@@ -30,7 +31,7 @@ impl Implementation {
     }
 
     /// Python 0.1: `.ci/py01/bin`, installed by `.ci/python-0.1.sh` if missing.
-    pub fn python(dir: Option<PathBuf>) -> anyhow::Result<Self> {
+    pub(crate) fn python(dir: Option<PathBuf>) -> anyhow::Result<Self> {
         let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
         let dir = dir.unwrap_or_else(|| repo.join(".ci/py01/bin"));
         if !dir.join("blemees-peerd").exists() {
@@ -56,35 +57,35 @@ impl Implementation {
         Ok(Implementation { name, dir })
     }
 
-    pub fn daemon(&self) -> PathBuf {
+    pub(crate) fn daemon(&self) -> PathBuf {
         self.dir.join("blemees-peerd")
     }
 
-    pub fn sidecar(&self) -> PathBuf {
+    pub(crate) fn sidecar(&self) -> PathBuf {
         self.dir.join("blemees-peer-mcp")
     }
 }
 
 /// A running daemon; killed when dropped.
-pub struct Daemon {
+pub(crate) struct Daemon {
     child: Child,
-    pub socket: PathBuf,
-    pub state: PathBuf,
+    pub(crate) socket: PathBuf,
+    pub(crate) state: PathBuf,
     /// Spawn until a hello was answered.
-    pub startup: Duration,
+    pub(crate) startup: Duration,
     _dir: tempfile::TempDir,
 }
 
 impl Daemon {
     /// Starts `imp`'s daemon on a fresh directory.
-    pub async fn start(imp: &Implementation) -> anyhow::Result<Daemon> {
+    pub(crate) async fn start(imp: &Implementation) -> anyhow::Result<Daemon> {
         let dir = tempfile::tempdir()?;
         let state = dir.path().join("state");
         Self::start_in(imp, dir, state).await
     }
 
     /// Starts `imp`'s daemon on `state`, inside `dir` (which the daemon keeps).
-    pub async fn start_in(
+    pub(crate) async fn start_in(
         imp: &Implementation,
         dir: tempfile::TempDir,
         state: PathBuf,
@@ -110,7 +111,7 @@ impl Daemon {
             _dir: dir,
         };
         loop {
-            if connect_hello(&d.socket, &Hello::operator("/bench"))
+            if connect_hello(&d.socket, &HelloParams::operator("/bench"))
                 .await
                 .is_ok()
             {
@@ -125,17 +126,17 @@ impl Daemon {
         Ok(d)
     }
 
-    pub fn rss(&self) -> u64 {
+    pub(crate) fn rss(&self) -> u64 {
         rss(self.child.id())
     }
 
     /// CPU time the daemon has used so far, all threads.
-    pub fn cpu(&self) -> Duration {
+    pub(crate) fn cpu(&self) -> Duration {
         cpu(self.child.id())
     }
 
     /// SIGTERM, then wait; the state directory survives for a restart.
-    pub fn stop(mut self) -> (tempfile::TempDir, PathBuf) {
+    pub(crate) fn stop(mut self) -> (tempfile::TempDir, PathBuf) {
         let _ = Command::new("kill")
             .arg(self.child.id().to_string())
             .status();
@@ -153,7 +154,7 @@ impl Drop for Daemon {
 }
 
 /// Resident memory of `pid`, in bytes (Linux `/proc`).
-pub fn rss(pid: u32) -> u64 {
+pub(crate) fn rss(pid: u32) -> u64 {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     status
         .lines()
@@ -166,7 +167,7 @@ pub fn rss(pid: u32) -> u64 {
 /// CPU time the live threads of `pid` have used (Linux `/proc`, nanoseconds
 /// from each thread's schedstat, where `stat`'s clock ticks would be too coarse
 /// for a run of a fraction of a second).
-pub fn cpu(pid: u32) -> Duration {
+pub(crate) fn cpu(pid: u32) -> Duration {
     let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
         return Duration::ZERO;
     };

@@ -22,7 +22,7 @@ const CHUNK: usize = 64 * 1024;
 
 /// Serves as the relay (in a child process): accepts two clients on `socket` and
 /// copies each one's bytes to the other until either closes.
-pub fn serve(socket: &Path) -> anyhow::Result<()> {
+pub(crate) fn serve(socket: &Path) -> anyhow::Result<()> {
     let listener = UnixListener::bind(socket)
         .with_context(|| format!("binding the relay socket {}", socket.display()))?;
     println!("{READY}");
@@ -45,15 +45,15 @@ fn copy(mut from: UnixStream, mut to: UnixStream) {
 }
 
 /// A relay process on a fresh socket; killed when dropped.
-pub struct Relay {
+pub(crate) struct Relay {
     child: Child,
-    pub socket: PathBuf,
+    pub(crate) socket: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl Relay {
     /// Starts this program as a relay and waits until it listens.
-    pub async fn start() -> anyhow::Result<Relay> {
+    pub(crate) async fn start() -> anyhow::Result<Relay> {
         let dir = tempfile::tempdir()?;
         let socket = dir.path().join("relay.sock");
         let mut child = Command::new(std::env::current_exe()?)
@@ -78,7 +78,7 @@ impl Relay {
     }
 
     /// CPU time the relay has used so far.
-    pub fn cpu(&self) -> Duration {
+    pub(crate) fn cpu(&self) -> Duration {
         self.child.id().map(crate::daemon::cpu).unwrap_or_default()
     }
 }

@@ -16,22 +16,22 @@ const MESSAGE: &str = "\"method\":\"peer.message\"";
 
 /// What one incoming line is.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Line {
+pub(crate) enum Line {
     Message,
     Response,
     Other,
 }
 
-pub struct Raw {
+pub(crate) struct Raw {
     lines: tokio::io::Lines<BufReader<QuietRead>>,
     writer: QuietWrite,
     /// `home:<home>#<sid>` (empty before a hello)
-    pub address: String,
+    pub(crate) address: String,
 }
 
 impl Raw {
     /// Connects without saying anything.
-    pub async fn connect(socket: &Path) -> anyhow::Result<Raw> {
+    pub(crate) async fn connect(socket: &Path) -> anyhow::Result<Raw> {
         let stream = QuietStream::connect(socket)
             .await
             .with_context(|| format!("connecting to {}", socket.display()))?;
@@ -44,12 +44,15 @@ impl Raw {
     }
 
     /// Connects and says hello as a fresh visible session in `home`.
-    pub async fn hello(socket: &Path, home: &str) -> anyhow::Result<Raw> {
+    pub(crate) async fn hello(socket: &Path, home: &str) -> anyhow::Result<Raw> {
         let mut raw = Raw::connect(socket).await?;
         let sid = mint_sid();
         raw.address = format!("home:{home}#{sid}");
         raw.send_batch(
-            &request("peer.hello", &json!({"sid": sid, "home": home})),
+            &request(
+                peer_proto::method::HELLO,
+                &json!({"sid": sid, "home": home}),
+            ),
             1,
         )
         .await?;
@@ -58,13 +61,13 @@ impl Raw {
     }
 
     /// Writes `line` `n` times in one write.
-    pub async fn send_batch(&mut self, line: &str, n: usize) -> anyhow::Result<()> {
+    pub(crate) async fn send_batch(&mut self, line: &str, n: usize) -> anyhow::Result<()> {
         self.writer.write_all(line.repeat(n).as_bytes()).await?;
         Ok(())
     }
 
     /// The next line's kind.
-    pub async fn next(&mut self) -> anyhow::Result<Line> {
+    pub(crate) async fn next(&mut self) -> anyhow::Result<Line> {
         let line = self
             .lines
             .next_line()
@@ -82,12 +85,12 @@ impl Raw {
     }
 
     /// Whether bytes already read from the socket wait in the buffer.
-    pub fn has_buffered(&mut self) -> bool {
+    pub(crate) fn has_buffered(&mut self) -> bool {
         !self.lines.get_mut().buffer().is_empty()
     }
 
     /// Reads until `n` lines of `kind` have come (skipping others).
-    pub async fn expect(&mut self, kind: Line, n: usize) -> anyhow::Result<()> {
+    pub(crate) async fn expect(&mut self, kind: Line, n: usize) -> anyhow::Result<()> {
         let mut seen = 0;
         while seen < n {
             if self.next().await? == kind {
@@ -99,7 +102,7 @@ impl Raw {
 }
 
 /// One request line (the id is irrelevant: answers are counted, not matched).
-pub fn request(method: &str, params: &Value) -> String {
+pub(crate) fn request(method: &str, params: &Value) -> String {
     format!(
         "{}\n",
         json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": params})

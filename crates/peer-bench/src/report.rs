@@ -4,7 +4,7 @@ use std::time::Duration;
 
 /// A measured value, with the direction that counts as better.
 #[derive(Debug, Clone, Copy)]
-pub enum Figure {
+pub(crate) enum Figure {
     Micros(Duration),
     Millis(Duration),
     /// Events per second (higher is better).
@@ -40,7 +40,7 @@ impl Figure {
 }
 
 /// One line of the report.
-pub struct Row {
+pub(crate) struct Row {
     name: &'static str,
     ours: Figure,
     python: Figure,
@@ -51,7 +51,7 @@ pub struct Row {
 }
 
 impl Row {
-    pub fn new(
+    pub(crate) fn new(
         name: &'static str,
         ours: Figure,
         python: Figure,
@@ -87,7 +87,7 @@ impl Row {
         }
     }
 
-    pub fn print(&self) {
+    pub(crate) fn print(&self) {
         println!(
             "{:<28} ours {:>12}   python {:>12}   ours/python {:>8.3}   {:<13} {}",
             self.name,
@@ -101,7 +101,7 @@ impl Row {
 }
 
 /// Prints the table again, together, after all workloads.
-pub fn summary(rows: &[Row]) {
+pub(crate) fn summary(rows: &[Row]) {
     println!("\nsummary:");
     for row in rows {
         row.print();

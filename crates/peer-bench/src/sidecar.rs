@@ -15,7 +15,7 @@ use tokio::process::Command;
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Median time to ready and median memory over `runs` sidecar starts.
-pub async fn ready(imp: &Implementation, runs: usize) -> anyhow::Result<Sized> {
+pub(crate) async fn ready(imp: &Implementation, runs: usize) -> anyhow::Result<Sized> {
     let d = Daemon::start(imp).await?;
     let mut times = Vec::new();
     let mut sizes = Vec::new();

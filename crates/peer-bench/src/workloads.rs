@@ -6,8 +6,10 @@ use crate::daemon::{Daemon, Implementation};
 use crate::floor::Relay;
 use crate::raw::{self, Line, Raw};
 use anyhow::Context;
-use peer_client::{connect_hello, ClientError, Hello};
+use peer_client::{connect_hello, ClientError};
+use peer_proto::api::{self, HelloParams, NoParams};
 use peer_proto::identity::mint_sid;
+use peer_proto::method;
 use serde_json::json;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -21,18 +23,18 @@ const SETTLE: Duration = Duration::from_millis(500);
 /// Round trips before measuring, so both daemons are warm.
 const WARM_UP: usize = 100;
 
-pub struct Latency {
-    pub p50: Duration,
-    pub p99: Duration,
+pub(crate) struct Latency {
+    pub(crate) p50: Duration,
+    pub(crate) p99: Duration,
     /// CPU time of the daemon (or relay) per round trip.
-    pub cpu: Duration,
+    pub(crate) cpu: Duration,
 }
 
-pub struct Throughput {
+pub(crate) struct Throughput {
     /// Deliveries per second.
-    pub rate: f64,
+    pub(crate) rate: f64,
     /// CPU time of the daemon per delivery.
-    pub cpu: Duration,
+    pub(crate) cpu: Duration,
 }
 
 impl Throughput {
@@ -44,9 +46,9 @@ impl Throughput {
     }
 }
 
-pub struct Sized {
-    pub elapsed: Duration,
-    pub rss: u64,
+pub(crate) struct Sized {
+    pub(crate) elapsed: Duration,
+    pub(crate) rss: u64,
 }
 
 async fn bounded<T>(
@@ -59,18 +61,18 @@ async fn bounded<T>(
 }
 
 /// 1. A sends a DM to B, B answers; the time until A has the answer.
-pub async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Result<Latency> {
+pub(crate) async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Result<Latency> {
     let d = Daemon::start(imp).await?;
     let a = Raw::hello(&d.socket, "/bench/a").await?;
     let b = Raw::hello(&d.socket, "/bench/b").await?;
-    let ping = raw::request("peer.send", &json!({"to": b.address, "body": "ping"}));
-    let pong = raw::request("peer.send", &json!({"to": a.address, "body": "pong"}));
+    let ping = raw::request(method::SEND, &json!({"to": b.address, "body": "ping"}));
+    let pong = raw::request(method::SEND, &json!({"to": a.address, "body": "pong"}));
     ping_pong(a, b, ping, pong, iterations, || d.cpu()).await
 }
 
 /// The same exchange through a relay that only forwards bytes: the floor under
 /// any daemon's round trip on this machine ([`floor`](crate::floor)).
-pub async fn round_trip_floor(iterations: usize) -> anyhow::Result<Latency> {
+pub(crate) async fn round_trip_floor(iterations: usize) -> anyhow::Result<Latency> {
     let relay = Relay::start().await?;
     let a = Raw::connect(&relay.socket).await?;
     let b = Raw::connect(&relay.socket).await?;
@@ -157,7 +159,7 @@ async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Resul
 
 /// 2. Four sender/receiver pairs, 32 DMs in flight per sender, 200-byte bodies:
 ///    delivered messages per second.
-pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<Throughput> {
+pub(crate) async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<Throughput> {
     let d = Daemon::start(imp).await?;
     let body = "x".repeat(200);
     let mut senders = Vec::new();
@@ -165,7 +167,7 @@ pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<
     for pair in 0..4 {
         let receiver = Raw::hello(&d.socket, &format!("/bench/r{pair}")).await?;
         let sender = Raw::hello(&d.socket, &format!("/bench/s{pair}")).await?;
-        let send = raw::request("peer.send", &json!({"to": receiver.address, "body": body}));
+        let send = raw::request(method::SEND, &json!({"to": receiver.address, "body": body}));
         receivers.push(receiver);
         senders.push((sender, send));
     }
@@ -193,14 +195,14 @@ pub async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<
 }
 
 /// 3. One publisher, 16 subscribers: deliveries per second.
-pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<Throughput> {
+pub(crate) async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<Throughput> {
     const SUBSCRIBERS: usize = 16;
     let d = Daemon::start(imp).await?;
     let mut subscribers = Vec::new();
     for i in 0..SUBSCRIBERS {
         let mut s = Raw::hello(&d.socket, &format!("/bench/sub{i}")).await?;
         s.send_batch(
-            &raw::request("peer.subscribe", &json!({"topic": "bench"})),
+            &raw::request(method::SUBSCRIBE, &json!({"topic": "bench"})),
             1,
         )
         .await?;
@@ -209,7 +211,7 @@ pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<T
     }
     let publisher = Raw::hello(&d.socket, "/bench/pub").await?;
     let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
-    let publish = raw::request("peer.publish", &json!({"topic": "bench", "body": body}));
+    let publish = raw::request(method::PUBLISH, &json!({"topic": "bench", "body": body}));
     let (start, cpu) = (Instant::now(), d.cpu());
     let received: Vec<_> = subscribers
         .into_iter()
@@ -232,13 +234,13 @@ pub async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<T
 
 /// 4. `n` concurrent connect+hello (each announced to all the others), then the
 ///    daemon's memory with them all live.
-pub async fn connects(imp: &Implementation, n: usize) -> anyhow::Result<Sized> {
+pub(crate) async fn connects(imp: &Implementation, n: usize) -> anyhow::Result<Sized> {
     let d = Daemon::start(imp).await?;
     let start = Instant::now();
     let hellos = (0..n).map(|i| {
         let socket = d.socket.clone();
         async move {
-            let hello = Hello::new(mint_sid(), format!("/bench/c{}", i % 50));
+            let hello = HelloParams::new(mint_sid(), format!("/bench/c{}", i % 50));
             loop {
                 // Nobody reads the joined notifications: drop them as they come.
                 match connect_hello(&socket, &hello).await {
@@ -267,7 +269,7 @@ pub async fn connects(imp: &Implementation, n: usize) -> anyhow::Result<Sized> {
     let elapsed = start.elapsed();
     // One more round trip, so every announcement has been routed, then a moment
     // for the daemon to settle: the figure is its steady state with them all live.
-    conns[0].call("peer.list_peers", json!({})).await?;
+    conns[0].request::<api::ListPeers>(&NoParams {}).await?;
     tokio::time::sleep(SETTLE).await;
     let rss = d.rss();
     drop(conns);
@@ -277,7 +279,7 @@ pub async fn connects(imp: &Implementation, n: usize) -> anyhow::Result<Sized> {
 /// 6. Start-up on a state directory holding `topics` × `per_topic` topic
 ///    messages (written in 0.1's format; ours imports them on a first start that
 ///    is not measured): time until a hello is answered, and memory then.
-pub async fn cold_start(
+pub(crate) async fn cold_start(
     imp: &Implementation,
     topics: usize,
     per_topic: usize,

@@ -8,9 +8,10 @@
 //! operator one (`presence: false`): hidden from `peer.list_peers`, announcing
 //! nothing.
 
-use peer_client::{connect_hello, Hello};
+use peer_client::connect_hello;
+use peer_proto::api::{self, HelloParams, SendParams};
 use peer_proto::paths::{socket_path, Env};
-use serde_json::{json, Value};
+use serde_json::value::{to_raw_value, RawValue};
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -19,14 +20,20 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         eprintln!("usage: send TO BODY");
         std::process::exit(2);
     };
-    let body: Value = serde_json::from_str(&body).unwrap_or(Value::String(body));
+    let body = match RawValue::from_string(body.clone()) {
+        Ok(json) => json,
+        Err(_) => to_raw_value(&body)?,
+    };
     // The socket the daemon uses by default ($BLEMEES_PEER_SOCKET, $XDG_RUNTIME_DIR, /tmp).
     let socket = socket_path(None, &Env::from_process());
-    let hello = Hello::operator("~").client("send-example", peer_proto::VERSION);
+    let hello = HelloParams::operator("~").client("send-example", peer_proto::VERSION);
     let (conn, _notifications, _) = connect_hello(&socket, &hello).await?;
-    let sent = conn
-        .call("peer.send", json!({ "to": to, "body": body }))
-        .await?;
-    println!("{sent}");
+    let params = SendParams {
+        to,
+        body,
+        reply_to: None,
+    };
+    let sent = conn.request::<api::Send>(&params).await?;
+    println!("{}", serde_json::to_string(&sent)?);
     Ok(())
 }

@@ -5,11 +5,12 @@
 use std::time::Duration;
 
 /// First delay after a failure.
-pub const BACKOFF_MIN: Duration = Duration::from_millis(100);
+pub(crate) const BACKOFF_MIN: Duration = Duration::from_millis(100);
 /// Longest delay between attempts.
-pub const BACKOFF_MAX: Duration = Duration::from_secs(5);
+pub(crate) const BACKOFF_MAX: Duration = Duration::from_secs(5);
 
 #[derive(Debug, Clone)]
+/// Reconnect delays: doubling from the minimum to the maximum, with jitter.
 pub struct Backoff {
     next: Duration,
 }

@@ -4,9 +4,9 @@
 use crate::error::ClientError;
 use crate::quiet::{QuietRead, QuietStream, QuietWrite};
 use futures::StreamExt;
+use peer_proto::api::Request;
 use peer_proto::rpc::request_frame;
 use peer_proto::RpcError;
-use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::HashMap;
@@ -21,12 +21,14 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 /// Longest line accepted from the daemon. A `peer.history` result carries up to
 /// 1000 messages, so this is far above the daemon's 4 MiB inbound limit; it only
 /// stops a broken peer from growing one line without bound.
-pub const MAX_INBOUND_LINE_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_INBOUND_LINE_BYTES: usize = 256 * 1024 * 1024;
 
 /// A notification from the daemon (`peer.message`, `peer.peer_joined`, …).
 #[derive(Debug, Clone, PartialEq)]
 pub struct Notification {
+    /// The notification's method.
     pub method: String,
+    /// Its params.
     pub params: Value,
 }
 
@@ -43,11 +45,11 @@ type Reply = Result<Value, RpcError>;
 
 /// Responses still awaited, by request id; `None` once the connection closed,
 /// so a late caller fails at once instead of waiting forever.
-type Pending = Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>;
+type InFlight = Mutex<Option<HashMap<u64, oneshot::Sender<Reply>>>>;
 
 struct Inner {
     writer: tokio::sync::Mutex<QuietWrite>,
-    pending: Arc<Pending>,
+    in_flight: Arc<InFlight>,
     next_id: AtomicU64,
     closed: CancellationToken,
     /// Stops the reader task (and so closes the socket) when the last handle goes.
@@ -92,7 +94,7 @@ impl Connection {
                 source,
             })?;
         let (read, write) = stream.into_split();
-        let pending: Arc<Pending> = Arc::new(Mutex::new(Some(HashMap::new())));
+        let in_flight: Arc<InFlight> = Arc::new(Mutex::new(Some(HashMap::new())));
         let closed = CancellationToken::new();
         let (tx, rx) = mpsc::unbounded_channel();
         let reader = read_loop(
@@ -100,7 +102,7 @@ impl Connection {
                 read,
                 LinesCodec::new_with_max_length(MAX_INBOUND_LINE_BYTES),
             ),
-            pending.clone(),
+            in_flight.clone(),
             tx,
         );
         let stop = CancellationToken::new();
@@ -115,7 +117,7 @@ impl Connection {
         });
         let inner = Inner {
             writer: tokio::sync::Mutex::new(write),
-            pending,
+            in_flight,
             next_id: AtomicU64::new(1),
             closed,
             _reader: stop.drop_guard(),
@@ -128,13 +130,19 @@ impl Connection {
         ))
     }
 
-    /// Sends `method` with `params` and waits for its result.
-    pub async fn call(&self, method: &str, params: impl Serialize) -> Result<Value, ClientError> {
+    /// Sends request `R` and waits for its result.
+    pub async fn request<R: Request>(&self, params: &R::Params) -> Result<R::Result, ClientError> {
+        let v = self.call(R::METHOD, params).await?;
+        serde_json::from_value(v).map_err(|e| ClientError::Protocol(format!("{}: {e}", R::METHOD)))
+    }
+
+    /// Sends `method` with `params` and waits for its result, untyped.
+    async fn call(&self, method: &str, params: impl Serialize) -> Result<Value, ClientError> {
         let id = self.inner.next_id.fetch_add(1, Ordering::Relaxed);
         let (tx, rx) = oneshot::channel();
         match self
             .inner
-            .pending
+            .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
@@ -158,21 +166,12 @@ impl Connection {
         }
     }
 
-    /// [`Self::call`], reading the result as `T`.
-    pub async fn call_as<T: DeserializeOwned>(
-        &self,
-        method: &str,
-        params: impl Serialize,
-    ) -> Result<T, ClientError> {
-        let v = self.call(method, params).await?;
-        serde_json::from_value(v).map_err(|e| ClientError::Protocol(format!("{method}: {e}")))
-    }
-
     /// Resolves once the connection has closed (either side).
     pub async fn closed(&self) {
         self.inner.closed.cancelled().await
     }
 
+    /// Whether the connection has closed.
     pub fn is_closed(&self) -> bool {
         self.inner.closed.is_cancelled()
     }
@@ -180,7 +179,7 @@ impl Connection {
     fn forget(&self, id: u64) {
         if let Some(map) = self
             .inner
-            .pending
+            .in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
@@ -194,7 +193,7 @@ impl Connection {
 /// notifications go to `tx` in order. On exit every waiting caller fails.
 async fn read_loop(
     mut lines: FramedRead<QuietRead, LinesCodec>,
-    pending: Arc<Pending>,
+    in_flight: Arc<InFlight>,
     tx: mpsc::UnboundedSender<Notification>,
 ) {
     while let Some(line) = lines.next().await {
@@ -231,7 +230,7 @@ async fn read_loop(
             }),
             None => Ok(frame.result.unwrap_or(Value::Null)),
         };
-        let waiter = pending
+        let waiter = in_flight
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .as_mut()
@@ -241,5 +240,5 @@ async fn read_loop(
         }
     }
     // Dropping the senders fails every caller still waiting.
-    pending.lock().unwrap_or_else(|e| e.into_inner()).take();
+    in_flight.lock().unwrap_or_else(|e| e.into_inner()).take();
 }

@@ -3,17 +3,25 @@
 use peer_proto::RpcError;
 use std::path::PathBuf;
 
+/// Why a request or a connection failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The socket could not be connected (daemon not running, wrong path…).
     #[error("cannot connect to blemees-peerd at {}: {source}", path.display())]
     Connect {
+        /// The socket path.
         path: PathBuf,
+        /// Why connecting failed.
         source: std::io::Error,
     },
     /// A [`crate::Session`] is between connections.
     #[error("blemees-peerd is not reachable at {}: {reason}", path.display())]
-    NotConnected { path: PathBuf, reason: String },
+    NotConnected {
+        /// The socket path.
+        path: PathBuf,
+        /// Why the link is down.
+        reason: String,
+    },
     /// The connection closed before the response arrived.
     #[error("the connection to blemees-peerd closed")]
     Closed,

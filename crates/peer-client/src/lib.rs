@@ -10,27 +10,24 @@
 //!   reconnects with backoff and restores sid, alias, DM filter and topic
 //!   subscriptions, catching up on topic messages it missed.
 //!
+//! Requests are typed by `peer_proto::api`: `conn.request::<api::Send>(&params)`.
 //! A one-shot caller (a CLI command) needs only [`connect_hello`] with
-//! [`Hello::operator`].
+//! `HelloParams::operator`.
+
+#![warn(missing_docs)]
 
 mod backoff;
 mod connection;
 mod error;
 mod hello;
+mod log_level;
 mod quiet;
 mod session;
 
 pub use backoff::Backoff;
 pub use connection::{Connection, Notification, Notifications};
 pub use error::ClientError;
-pub use hello::{connect_hello, ClientInfo, Hello, HelloResult};
+pub use hello::connect_hello;
+pub use log_level::LogLevel;
 pub use quiet::{QuietRead, QuietStream, QuietWrite};
 pub use session::{Link, Session, SessionConfig};
-
-/// Optional daemon features this client uses, as listed in the hello result.
-pub mod feature {
-    /// Acknowledged delivery: `ack: true` in hello and `peer.ack`.
-    pub const ACK: &str = "ack";
-    /// `peer.subscribe {since}`: catch up after a message id.
-    pub const SINCE: &str = "since";
-}

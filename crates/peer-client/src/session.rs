@@ -13,30 +13,35 @@
 use crate::backoff::Backoff;
 use crate::connection::{Connection, Notification, Notifications};
 use crate::error::ClientError;
-use crate::feature;
-use crate::hello::{connect_hello, ClientInfo, Hello, HelloResult};
-use peer_proto::address::{session_address, topic_address};
-use peer_proto::ErrorCode;
-use serde_json::{json, Value};
+use crate::hello::connect_hello;
+use peer_proto::address::{session_address, topic_address, Address};
+use peer_proto::api::{
+    self, feature, ClientInfo, DmFilterParams, DmFilterResult, HelloParams, HelloResult,
+    HistoryParams, OkResult, Request, SetAliasParams, SetAliasResult, SubscribeParams,
+    SubscribeResult, TopicParams,
+};
+use peer_proto::limits::HISTORY_MAX_LIMIT;
+use peer_proto::{method, ErrorCode, Message};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use tokio::sync::{mpsc, watch};
 use tokio_util::sync::CancellationToken;
 
-/// Most messages one catch-up read of `peer.history` returns (the daemon's cap).
-pub const CATCH_UP_LIMIT: u32 = 1000;
-
 /// Who the session is and where the daemon listens.
 #[derive(Debug, Clone)]
 pub struct SessionConfig {
+    /// The daemon's socket.
     pub socket: PathBuf,
+    /// The session's fixed sid.
     pub sid: String,
+    /// The session's home.
     pub home: String,
     /// Claimed after the first hello; refused or malformed → logged, dropped.
     pub alias: Option<String>,
     /// Ask for acknowledged delivery (used when the daemon has the feature).
     pub ack: bool,
+    /// Who is connecting, for the daemon's logs.
     pub client: Option<ClientInfo>,
 }
 
@@ -45,11 +50,16 @@ pub struct SessionConfig {
 pub enum Link {
     /// Connected, hello done, state restored.
     Up {
+        /// The live connection.
         conn: Connection,
+        /// What the daemon said to hello.
         hello: Arc<HelloResult>,
     },
     /// Between connections; `reason` says why, for error messages.
-    Down { reason: String },
+    Down {
+        /// Why, for error messages.
+        reason: String,
+    },
 }
 
 /// What is re-established on every new connection.
@@ -103,12 +113,15 @@ impl Session {
         self.shared.stop.cancel();
     }
 
+    /// The daemon's socket.
     pub fn socket(&self) -> &Path {
         &self.shared.config.socket
     }
+    /// The session's sid.
     pub fn sid(&self) -> &str {
         &self.shared.config.sid
     }
+    /// The session's home.
     pub fn home(&self) -> &str {
         &self.shared.config.home
     }
@@ -125,6 +138,7 @@ impl Session {
         self.state().alias.clone()
     }
 
+    /// The link as it is now.
     pub fn link(&self) -> Link {
         self.shared.link.borrow().clone()
     }
@@ -140,43 +154,46 @@ impl Session {
     }
 
     /// Any request on the current connection.
-    pub async fn call(&self, method: &str, params: Value) -> Result<Value, ClientError> {
-        self.conn()?.call(method, params).await
+    pub async fn request<R: Request>(&self, params: &R::Params) -> Result<R::Result, ClientError> {
+        self.conn()?.request::<R>(params).await
     }
 
     /// `peer.set_alias`; on success the alias is restored on every reconnect.
-    pub async fn set_alias(&self, alias: &str) -> Result<Value, ClientError> {
+    pub async fn set_alias(&self, alias: &str) -> Result<SetAliasResult, ClientError> {
+        let alias = alias.to_owned();
         let result = self
-            .call("peer.set_alias", json!({ "alias": alias }))
+            .request::<api::SetAlias>(&SetAliasParams { alias })
             .await?;
-        let held = result
-            .get("alias")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        self.state().alias = held;
+        self.state().alias = result.alias.clone();
         Ok(result)
     }
 
     /// `peer.set_dm_filter`; on success the filter is restored on reconnect.
-    pub async fn set_dm_filter(&self, patterns: Vec<String>) -> Result<Value, ClientError> {
-        let result = self
-            .call("peer.set_dm_filter", json!({ "patterns": patterns }))
-            .await?;
-        self.state().dm_filter = Some(patterns);
+    pub async fn set_dm_filter(
+        &self,
+        patterns: Vec<String>,
+    ) -> Result<DmFilterResult, ClientError> {
+        let params = DmFilterParams { patterns };
+        let result = self.request::<api::SetDmFilter>(&params).await?;
+        self.state().dm_filter = Some(params.patterns);
         Ok(result)
     }
 
     /// `peer.subscribe`; on success the subscription is restored on reconnect.
-    pub async fn subscribe(&self, topic: &str, replay: u64) -> Result<Value, ClientError> {
+    pub async fn subscribe(
+        &self,
+        topic: &str,
+        replay: u64,
+    ) -> Result<SubscribeResult, ClientError> {
         let conn = self.conn()?;
         // Listed before the call so replayed messages already move the anchor.
         let fresh = self.state().topics.try_insert_none(topic);
-        let result = conn
-            .call(
-                "peer.subscribe",
-                json!({ "topic": topic, "replay": replay }),
-            )
-            .await;
+        let params = SubscribeParams {
+            topic: topic.to_owned(),
+            replay: Some(replay),
+            since: None,
+        };
+        let result = conn.request::<api::Subscribe>(&params).await;
         if result.is_err() && fresh {
             self.state().topics.remove(topic);
         }
@@ -195,10 +212,11 @@ impl Session {
     }
 
     /// `peer.unsubscribe`; the topic is no longer restored.
-    pub async fn unsubscribe(&self, topic: &str) -> Result<Value, ClientError> {
-        let result = self
-            .call("peer.unsubscribe", json!({ "topic": topic }))
-            .await?;
+    pub async fn unsubscribe(&self, topic: &str) -> Result<OkResult, ClientError> {
+        let params = TopicParams {
+            topic: topic.to_owned(),
+        };
+        let result = self.request::<api::Unsubscribe>(&params).await?;
         self.state().topics.remove(topic);
         Ok(result)
     }
@@ -209,8 +227,10 @@ impl Session {
         if message_ids.is_empty() || !self.has(feature::ACK) {
             return Ok(false);
         }
-        self.call("peer.ack", json!({ "message_ids": message_ids }))
-            .await?;
+        let params = api::AckParams {
+            message_ids: message_ids.to_vec(),
+        };
+        self.request::<api::Ack>(&params).await?;
         Ok(true)
     }
 
@@ -251,10 +271,11 @@ impl Shared {
 
     /// Forwards a notification, first moving the topic's catch-up anchor.
     fn deliver(&self, note: Notification) {
-        if note.method == "peer.message" {
-            let topic = note.params["to"]
-                .as_str()
-                .and_then(|t| t.strip_prefix("topic:"));
+        if note.method == method::MESSAGE {
+            let topic = match note.params["to"].as_str().map(Address::parse) {
+                Some(Ok(Address::Topic(topic))) => Some(topic),
+                _ => None,
+            };
             let id = note.params["message_id"].as_str();
             if let (Some(topic), Some(id)) = (topic, id) {
                 if let Some(anchor) = self.state().topics.get_mut(topic) {
@@ -349,7 +370,7 @@ async fn establish(
     shared: &Shared,
 ) -> Result<(Connection, Notifications, HelloResult), ClientError> {
     let c = &shared.config;
-    let mut hello = Hello::new(&c.sid, &c.home);
+    let mut hello = HelloParams::new(&c.sid, &c.home);
     if c.ack {
         hello = hello.ack(true);
     }
@@ -369,7 +390,10 @@ async fn restore(
         (s.alias.clone(), s.dm_filter.clone(), s.topics.clone())
     };
     if let Some(alias) = alias {
-        match conn.call("peer.set_alias", json!({ "alias": alias })).await {
+        let params = SetAliasParams {
+            alias: alias.clone(),
+        };
+        match conn.request::<api::SetAlias>(&params).await {
             Ok(_) => tracing::info!(%alias, "claimed alias"),
             Err(ClientError::Rpc(e)) => {
                 let why = if e.is(ErrorCode::AliasTaken) {
@@ -387,7 +411,7 @@ async fn restore(
         }
     }
     if let Some(patterns) = filter {
-        conn.call("peer.set_dm_filter", json!({ "patterns": patterns }))
+        conn.request::<api::SetDmFilter>(&DmFilterParams { patterns })
             .await?;
     }
     for (topic, anchor) in topics {
@@ -406,48 +430,45 @@ async fn restore_topic(
     topic: &str,
     anchor: Option<String>,
 ) -> Result<(), ClientError> {
+    let mut subscribe = SubscribeParams {
+        topic: topic.to_owned(),
+        replay: None,
+        since: None,
+    };
     if let (true, Some(since)) = (hello.has(feature::SINCE), &anchor) {
-        conn.call("peer.subscribe", json!({ "topic": topic, "since": since }))
-            .await?;
+        subscribe.since = Some(since.clone());
+        conn.request::<api::Subscribe>(&subscribe).await?;
         return Ok(());
     }
-    conn.call("peer.subscribe", json!({ "topic": topic }))
-        .await?;
-    let mut params = json!({ "address": topic_address(topic), "limit": CATCH_UP_LIMIT });
-    if let Some(since) = anchor {
-        params["since"] = Value::String(since);
-    }
-    let history = conn.call("peer.history", params).await?;
-    for message in messages_of(history) {
-        shared.deliver(Notification {
-            method: "peer.message".into(),
-            params: message,
-        });
+    conn.request::<api::Subscribe>(&subscribe).await?;
+    let params = HistoryParams {
+        address: topic_address(topic),
+        since: anchor,
+        limit: Some(HISTORY_MAX_LIMIT),
+    };
+    let history = conn.request::<api::History>(&params).await?;
+    for message in history.messages {
+        shared.deliver(notification(&message));
     }
     Ok(())
+}
+
+/// A stored message as the `peer.message` notification it was.
+fn notification(message: &Message) -> Notification {
+    Notification {
+        method: method::MESSAGE.to_owned(),
+        params: serde_json::to_value(message).unwrap_or_default(),
+    }
 }
 
 /// The id of the newest stored message of `topic`, if any (errors → none: the
 /// anchor only saves re-reading).
 async fn newest_message_id(conn: &Connection, topic: &str) -> Option<String> {
-    let history = conn
-        .call(
-            "peer.history",
-            json!({ "address": topic_address(topic), "limit": 1 }),
-        )
-        .await
-        .ok()?;
-    messages_of(history)
-        .last()
-        .and_then(|m| m["message_id"].as_str().map(str::to_owned))
-}
-
-fn messages_of(history: Value) -> Vec<Value> {
-    match history {
-        Value::Object(mut o) => match o.remove("messages") {
-            Some(Value::Array(messages)) => messages,
-            _ => Vec::new(),
-        },
-        _ => Vec::new(),
-    }
+    let params = HistoryParams {
+        address: topic_address(topic),
+        since: None,
+        limit: Some(1),
+    };
+    let history = conn.request::<api::History>(&params).await.ok()?;
+    history.messages.last().map(|m| m.message_id.clone())
 }

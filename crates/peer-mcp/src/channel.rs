@@ -15,26 +15,26 @@ use serde_json::{Map, Value};
 use tokio::sync::mpsc;
 
 /// The experimental capability that makes Claude Code listen.
-pub const CAPABILITY: &str = "claude/channel";
+pub(crate) const CAPABILITY: &str = "claude/channel";
 /// The notification method Claude Code listens to.
-pub const METHOD: &str = "notifications/claude/channel";
+pub(crate) const METHOD: &str = "notifications/claude/channel";
 /// Pushes waiting for stdout. A full queue drops the push, never the message:
 /// it is still in the inbox.
 const QUEUE: usize = 1000;
 
 /// The `experimental` capabilities to declare: `{"claude/channel": {}}`.
-pub fn experimental() -> ExperimentalCapabilities {
+pub(crate) fn experimental() -> ExperimentalCapabilities {
     ExperimentalCapabilities::from([(CAPABILITY.to_string(), JsonObject::new())])
 }
 
 /// Where the notification pump hands messages to push.
 #[derive(Clone)]
-pub struct ChannelTx(mpsc::Sender<Value>);
+pub(crate) struct ChannelTx(mpsc::Sender<Value>);
 
 /// The pushes waiting for the MCP session to be up.
-pub struct ChannelRx(mpsc::Receiver<Value>);
+pub(crate) struct ChannelRx(mpsc::Receiver<Value>);
 
-pub fn queue() -> (ChannelTx, ChannelRx) {
+pub(crate) fn queue() -> (ChannelTx, ChannelRx) {
     let (tx, rx) = mpsc::channel(QUEUE);
     (ChannelTx(tx), ChannelRx(rx))
 }
@@ -42,7 +42,7 @@ pub fn queue() -> (ChannelTx, ChannelRx) {
 impl ChannelTx {
     /// Queues a push of the `peer.message` with these params; never waits, so a
     /// host slow to read stdout cannot hold up the inbox.
-    pub fn push(&self, params: Value) {
+    pub(crate) fn push(&self, params: Value) {
         if self.0.try_send(params).is_err() {
             tracing::debug!(
                 "channel push not sent (queue full or closed); the message is in the inbox"
@@ -53,7 +53,7 @@ impl ChannelTx {
 
 /// Sends every queued push to the host until the session ends. Started once
 /// the MCP handshake is done: messages that arrive before it wait in the queue.
-pub async fn forward(peer: Peer<RoleServer>, mut rx: ChannelRx) {
+pub(crate) async fn forward(peer: Peer<RoleServer>, mut rx: ChannelRx) {
     while let Some(params) = rx.0.recv().await {
         let note = CustomNotification::new(METHOD, Some(event(&params)));
         if let Err(e) = peer

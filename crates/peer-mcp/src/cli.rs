@@ -9,8 +9,9 @@ use crate::pump;
 use crate::resources::Watchers;
 use crate::server::{PeerServer, SERVER_NAME};
 use anyhow::Context;
-use clap::{Parser, ValueEnum};
-use peer_client::{ClientInfo, Session, SessionConfig};
+use clap::Parser;
+use peer_client::{LogLevel, Session, SessionConfig};
+use peer_proto::api::ClientInfo;
 use peer_proto::paths::{self, Env};
 use rmcp::transport::async_rw::AsyncRwTransport;
 use rmcp::ServiceExt;
@@ -21,7 +22,7 @@ use std::sync::Arc;
 /// blemees-peer MCP sidecar — gives an AI agent the peer channel as MCP tools.
 #[derive(Debug, Parser)]
 #[command(name = "blemees-peer-mcp", version = peer_proto::VERSION, about)]
-pub struct Args {
+pub(crate) struct Args {
     /// blemees-peerd socket path [default: as blemees-peerd resolves it]
     #[arg(long, value_name = "PATH")]
     socket: Option<PathBuf>,
@@ -47,28 +48,17 @@ pub struct Args {
     claude_channel: bool,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogLevel {
-    Debug,
-    Info,
-    Warning,
-    Error,
-}
-
-impl LogLevel {
-    /// rmcp logs every message at info; it speaks only from warnings up unless
-    /// debugging. (A `Targets` filter rather than an `EnvFilter`: no pattern
-    /// engine to build, and a sidecar runs per agent session, so its size counts.)
-    fn filter(self) -> tracing_subscriber::filter::Targets {
-        use tracing_subscriber::filter::{LevelFilter, Targets};
-        let (all, rmcp) = match self {
-            LogLevel::Debug => (LevelFilter::DEBUG, LevelFilter::DEBUG),
-            LogLevel::Info => (LevelFilter::INFO, LevelFilter::WARN),
-            LogLevel::Warning => (LevelFilter::WARN, LevelFilter::WARN),
-            LogLevel::Error => (LevelFilter::ERROR, LevelFilter::ERROR),
-        };
-        Targets::new().with_default(all).with_target("rmcp", rmcp)
-    }
+/// rmcp logs every message at info; it speaks only from warnings up unless
+/// debugging. (A `Targets` filter rather than an `EnvFilter`: no pattern
+/// engine to build, and a sidecar runs per agent session, so its size counts.)
+fn log_filter(level: LogLevel) -> tracing_subscriber::filter::Targets {
+    use tracing_subscriber::filter::{LevelFilter, Targets};
+    let all = LevelFilter::from_level(level.into());
+    let rmcp = match level {
+        LogLevel::Info => LevelFilter::WARN,
+        _ => all,
+    };
+    Targets::new().with_default(all).with_target("rmcp", rmcp)
 }
 
 /// Runs the sidecar until the host closes stdin.
@@ -160,12 +150,12 @@ fn init_logging(args: &Args) -> anyhow::Result<()> {
                 .with_context(|| format!("opening --log-file {}", path.display()))?;
             tracing_subscriber::registry()
                 .with(fmt.with_writer(std::io::stderr.and(Arc::new(file))))
-                .with(args.log_level.filter())
+                .with(log_filter(args.log_level))
                 .init();
         }
         None => tracing_subscriber::registry()
             .with(fmt.with_writer(std::io::stderr))
-            .with(args.log_level.filter())
+            .with(log_filter(args.log_level))
             .init(),
     }
     Ok(())

@@ -12,13 +12,13 @@ use rmcp::RoleServer;
 use std::future::Future;
 use std::sync::Arc;
 
-pub struct DeliveryTransport<T> {
+pub(crate) struct DeliveryTransport<T> {
     inner: T,
     mailbox: Arc<Mailbox>,
 }
 
 impl<T> DeliveryTransport<T> {
-    pub fn new(inner: T, mailbox: Arc<Mailbox>) -> Self {
+    pub(crate) fn new(inner: T, mailbox: Arc<Mailbox>) -> Self {
         DeliveryTransport { inner, mailbox }
     }
 }

@@ -17,26 +17,30 @@ const SID_DERIVATION_DOMAIN: &[u8] = b"blemees-peer sid v1\0";
 /// The raw inputs of identity resolution, gathered once so the rules can be
 /// tested without touching the process environment.
 #[derive(Debug, Clone, Default)]
-pub struct Sources {
-    pub flag_home: Option<String>,
-    pub flag_sid: Option<String>,
-    pub flag_alias: Option<String>,
+pub(crate) struct Sources {
+    pub(crate) flag_home: Option<String>,
+    pub(crate) flag_sid: Option<String>,
+    pub(crate) flag_alias: Option<String>,
     /// `BLEMEES_AGENT_HOME`, `BLEMEES_AGENT_SID`, `BLEMEES_AGENT_ALIAS`.
-    pub agent_home: Option<String>,
-    pub agent_sid: Option<String>,
-    pub agent_alias: Option<String>,
+    pub(crate) agent_home: Option<String>,
+    pub(crate) agent_sid: Option<String>,
+    pub(crate) agent_alias: Option<String>,
     /// `CLAUDE_PROJECT_DIR`.
-    pub project_dir: Option<String>,
+    pub(crate) project_dir: Option<String>,
     /// `CLAUDE_CODE_SESSION_ID`.
-    pub host_session_id: Option<String>,
-    pub cwd: Option<PathBuf>,
+    pub(crate) host_session_id: Option<String>,
+    pub(crate) cwd: Option<PathBuf>,
     /// `$HOME`, the root of the `~` form.
-    pub user_home: Option<PathBuf>,
+    pub(crate) user_home: Option<PathBuf>,
 }
 
 impl Sources {
     /// The process's environment and working directory, plus the given flags.
-    pub fn from_process(home: Option<String>, sid: Option<String>, alias: Option<String>) -> Self {
+    pub(crate) fn from_process(
+        home: Option<String>,
+        sid: Option<String>,
+        alias: Option<String>,
+    ) -> Self {
         let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Sources {
             flag_home: home,
@@ -48,21 +52,21 @@ impl Sources {
             project_dir: var("CLAUDE_PROJECT_DIR"),
             host_session_id: var("CLAUDE_CODE_SESSION_ID"),
             cwd: std::env::current_dir().ok(),
-            user_home: var("HOME").map(PathBuf::from),
+            user_home: peer_proto::paths::user_home(),
         }
     }
 }
 
 /// The resolved identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub home: String,
-    pub sid: String,
-    pub alias: Option<String>,
+pub(crate) struct Identity {
+    pub(crate) home: String,
+    pub(crate) sid: String,
+    pub(crate) alias: Option<String>,
 }
 
 /// Applies the precedence rules; malformed values are logged and skipped.
-pub fn resolve(s: &Sources) -> Identity {
+pub(crate) fn resolve(s: &Sources) -> Identity {
     Identity {
         home: resolve_home(s),
         sid: resolve_sid(s),
@@ -124,7 +128,7 @@ fn resolve_alias(s: &Sources) -> Option<String> {
 
 /// A stable sid for `seed`: `sess_` + the first 96 bits of a SHA-256, in the
 /// URL-safe alphabet of minted sids.
-pub fn derive_sid(seed: &str) -> String {
+pub(crate) fn derive_sid(seed: &str) -> String {
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let digest = Sha256::new()
         .chain_update(SID_DERIVATION_DOMAIN)

@@ -12,23 +12,25 @@
 
 use crate::recent::Recent;
 use peer_client::Notification;
+use peer_proto::address::Address;
+use peer_proto::method;
 use serde_json::{json, Value};
 use std::collections::VecDeque;
 
 /// Most entries the inbox holds.
-pub const INBOX_CAPACITY: usize = 1000;
+pub(crate) const INBOX_CAPACITY: usize = 1000;
 /// How many recent message ids are remembered for de-duplication.
-pub const SEEN_IDS_CAPACITY: usize = 10_000;
+pub(crate) const SEEN_IDS_CAPACITY: usize = 10_000;
 
 /// One inbox entry: the notification as the daemon sent it.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Entry {
-    pub note: Notification,
-    kind: Kind,
+pub(crate) struct Entry {
+    pub(crate) note: Notification,
+    kind: EntryKind,
 }
 
 #[derive(Debug, Clone, PartialEq)]
-enum Kind {
+enum EntryKind {
     /// A `peer.message`, with its id (when it has one).
     Message(Option<String>),
     /// `peer.peer_joined`, `peer.peer_left`, `peer.alias_changed`.
@@ -38,45 +40,47 @@ enum Kind {
 impl Entry {
     /// The inbox entry for `note`, or `None` for notifications the agent has
     /// no use for (e.g. `peer.subscription_lost`, handled by reconnecting).
-    pub fn of(note: Notification) -> Option<Entry> {
+    pub(crate) fn of(note: Notification) -> Option<Entry> {
         let kind = match note.method.as_str() {
-            "peer.message" => Kind::Message(note.params["message_id"].as_str().map(str::to_owned)),
-            "peer.peer_joined" | "peer.peer_left" | "peer.alias_changed" => Kind::Presence,
+            method::MESSAGE => {
+                EntryKind::Message(note.params["message_id"].as_str().map(str::to_owned))
+            }
+            m if method::is_presence(m) => EntryKind::Presence,
             _ => return None,
         };
         Some(Entry { note, kind })
     }
 
-    pub fn is_presence(&self) -> bool {
-        self.kind == Kind::Presence
+    pub(crate) fn is_presence(&self) -> bool {
+        self.kind == EntryKind::Presence
     }
 
     /// The message id, for a message.
-    pub fn message_id(&self) -> Option<&str> {
+    pub(crate) fn message_id(&self) -> Option<&str> {
         match &self.kind {
-            Kind::Message(id) => id.as_deref(),
-            Kind::Presence => None,
+            EntryKind::Message(id) => id.as_deref(),
+            EntryKind::Presence => None,
         }
     }
 
     /// True for a DM (a message to a `home:` address): the kind the daemon
     /// wants acknowledged.
-    pub fn is_dm(&self) -> bool {
-        matches!(self.kind, Kind::Message(_))
+    pub(crate) fn is_dm(&self) -> bool {
+        matches!(self.kind, EntryKind::Message(_))
             && self.note.params["to"]
                 .as_str()
-                .is_some_and(|to| to.starts_with("home:"))
+                .is_some_and(|to| matches!(Address::parse(to), Ok(Address::Home(_))))
     }
 
     /// The JSON an agent sees: `{method, params}`, as 0.1's inbox.
-    pub fn to_json(&self) -> Value {
+    pub(crate) fn to_json(&self) -> Value {
         json!({ "method": self.note.method, "params": self.note.params })
     }
 }
 
 /// What [`Inbox::push`] did.
 #[derive(Debug, PartialEq, Eq)]
-pub enum Pushed {
+pub(crate) enum Pushed {
     Added,
     /// Seen before (same `message_id`): not added again.
     Duplicate,
@@ -87,13 +91,13 @@ pub enum Pushed {
 /// The result of a take: the entries, and how many were dropped since the
 /// last report.
 #[derive(Debug, Default)]
-pub struct Taken {
-    pub entries: Vec<Entry>,
-    pub dropped: u64,
+pub(crate) struct Taken {
+    pub(crate) entries: Vec<Entry>,
+    pub(crate) dropped: u64,
 }
 
 #[derive(Debug)]
-pub struct Inbox {
+pub(crate) struct Inbox {
     entries: VecDeque<Entry>,
     seen: Recent,
     dropped_messages: u64,
@@ -112,7 +116,7 @@ impl Default for Inbox {
 }
 
 impl Inbox {
-    pub fn push(&mut self, entry: Entry) -> Pushed {
+    pub(crate) fn push(&mut self, entry: Entry) -> Pushed {
         if let Some(id) = entry.message_id() {
             if !self.seen.insert(id) {
                 return Pushed::Duplicate;
@@ -146,7 +150,7 @@ impl Inbox {
     /// Removes and returns up to `limit` entries, oldest first; presence events
     /// only with `include_presence` (otherwise they stay, and are the first to
     /// go when the inbox fills).
-    pub fn take(&mut self, limit: usize, include_presence: bool) -> Taken {
+    pub(crate) fn take(&mut self, limit: usize, include_presence: bool) -> Taken {
         let mut entries = Vec::new();
         let mut kept = VecDeque::with_capacity(self.entries.len());
         for e in self.entries.drain(..) {
@@ -165,7 +169,7 @@ impl Inbox {
     }
 
     /// Puts entries handed out but never delivered back at the front, in order.
-    pub fn restore(&mut self, entries: Vec<Entry>) {
+    pub(crate) fn restore(&mut self, entries: Vec<Entry>) {
         for e in entries.into_iter().rev() {
             self.entries.push_front(e);
         }
@@ -176,13 +180,14 @@ impl Inbox {
     }
 
     /// Whether a take with `include_presence` would return anything.
-    pub fn has_any(&self, include_presence: bool) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_any(&self, include_presence: bool) -> bool {
         include_presence && !self.entries.is_empty()
             || self.entries.iter().any(|e| !e.is_presence())
     }
 
     /// Everything held, as JSON, without removing it (for `peer://inbox`).
-    pub fn snapshot(&self) -> Vec<Value> {
+    pub(crate) fn snapshot(&self) -> Vec<Value> {
         self.entries.iter().map(Entry::to_json).collect()
     }
 }

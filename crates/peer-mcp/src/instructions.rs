@@ -4,7 +4,7 @@
 /// Instructions for a session reachable as `address` in `home`. With
 /// `channel` (`--claude-channel`) they also say that messages arrive as channel
 /// events and remain in the inbox, so the agent neither misses nor repeats them.
-pub fn text(home: &str, address: &str, alias: Option<&str>, channel: bool) -> String {
+pub(crate) fn text(home: &str, address: &str, alias: Option<&str>, channel: bool) -> String {
     let alias = match alias {
         Some(a) => format!(" or home:{home}#{a}"),
         None => String::new(),

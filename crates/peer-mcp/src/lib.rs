@@ -9,9 +9,9 @@
 //! message to the host as it comes.
 
 mod channel;
-pub mod cli;
+mod cli;
 mod delivery;
-pub mod identity;
+mod identity;
 mod inbox;
 mod instructions;
 mod mailbox;
@@ -23,4 +23,4 @@ mod server;
 mod tools;
 mod wait;
 
-pub use server::{PeerServer, SERVER_NAME};
+pub use cli::main;

@@ -48,7 +48,7 @@ impl Default for State {
     }
 }
 
-pub struct Mailbox {
+pub(crate) struct Mailbox {
     state: Mutex<State>,
     /// Woken whenever entries are added, so `peer_await` sleeps instead of polling.
     arrived: Notify,
@@ -58,7 +58,7 @@ pub struct Mailbox {
 
 impl Mailbox {
     /// A mailbox and the stream of DM ids to acknowledge.
-    pub fn new() -> (Mailbox, mpsc::UnboundedReceiver<Vec<String>>) {
+    pub(crate) fn new() -> (Mailbox, mpsc::UnboundedReceiver<Vec<String>>) {
         let (acks, rx) = mpsc::unbounded_channel();
         let mailbox = Mailbox {
             state: Mutex::default(),
@@ -73,7 +73,7 @@ impl Mailbox {
     }
 
     /// Files a notification from the daemon; `None` if the agent has no use for it.
-    pub fn push(&self, note: Notification) -> Option<Pushed> {
+    pub(crate) fn push(&self, note: Notification) -> Option<Pushed> {
         let entry = Entry::of(note)?;
         let pushed = self.state().inbox.push(entry);
         if pushed == Pushed::Added {
@@ -87,7 +87,7 @@ impl Mailbox {
     /// race with [`Self::cancelled`]: rmcp cancels the token before it reports
     /// the cancellation, so either the take never happens or the batch is
     /// registered for the cancellation to find.
-    pub fn take_for(
+    pub(crate) fn take_for(
         &self,
         request: &RequestId,
         ct: &CancellationToken,
@@ -110,23 +110,24 @@ impl Mailbox {
     }
 
     /// Whether a take would return anything now.
-    pub fn has_any(&self, include_presence: bool) -> bool {
+    #[cfg(test)]
+    pub(crate) fn has_any(&self, include_presence: bool) -> bool {
         self.state().inbox.has_any(include_presence)
     }
 
     /// A future that completes at the next arrival. Create it (and `enable` it)
     /// before checking the inbox, so an arrival in between is not missed.
-    pub fn arrival(&self) -> tokio::sync::futures::Notified<'_> {
+    pub(crate) fn arrival(&self) -> tokio::sync::futures::Notified<'_> {
         self.arrived.notified()
     }
 
     /// The whole inbox as JSON, not drained.
-    pub fn snapshot(&self) -> Vec<Value> {
+    pub(crate) fn snapshot(&self) -> Vec<Value> {
         self.state().inbox.snapshot()
     }
 
     /// The response to `request` is being written; true if it carries entries.
-    pub fn sending(&self, request: &RequestId) -> bool {
+    pub(crate) fn sending(&self, request: &RequestId) -> bool {
         match self.state().in_flight.get_mut(request) {
             Some(batch) => {
                 batch.sending = true;
@@ -137,7 +138,7 @@ impl Mailbox {
     }
 
     /// The response to `request` reached stdout: its DMs are acknowledged.
-    pub fn delivered(&self, request: &RequestId) {
+    pub(crate) fn delivered(&self, request: &RequestId) {
         let Some(batch) = self.state().in_flight.remove(request) else {
             return;
         };
@@ -154,14 +155,14 @@ impl Mailbox {
     }
 
     /// The response to `request` could not be written: its entries come back.
-    pub fn undelivered(&self, request: &RequestId) {
+    pub(crate) fn undelivered(&self, request: &RequestId) {
         self.put_back(request, true);
     }
 
     /// The host cancelled `request`: unless its response is already on its way,
     /// its entries come back to the front of the inbox, and it takes nothing
     /// more (waiters are woken to notice).
-    pub fn cancelled(&self, request: &RequestId) {
+    pub(crate) fn cancelled(&self, request: &RequestId) {
         self.state().cancelled.insert(&request.to_string());
         self.put_back(request, false);
         self.arrived.notify_waiters();

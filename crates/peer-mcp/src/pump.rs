@@ -6,6 +6,8 @@ use crate::inbox::Pushed;
 use crate::mailbox::Mailbox;
 use crate::resources::{self, Watchers};
 use peer_client::{Link, Notifications, Session};
+use peer_proto::address::Address;
+use peer_proto::method;
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -13,20 +15,20 @@ use tokio::sync::mpsc;
 /// subscribers what changed and, with `--claude-channel`, pushes each new
 /// message to the host. Only messages the inbox took as new are pushed, so a
 /// re-sent DM or topic catch-up is not announced twice.
-pub async fn file_notifications(
+pub(crate) async fn file_notifications(
     mut notes: Notifications,
     mailbox: Arc<Mailbox>,
     watchers: Arc<Watchers>,
     channel: Option<ChannelTx>,
 ) {
     while let Some(note) = notes.recv().await {
-        let method = note.method.clone();
+        let name = note.method.clone();
         let topic = note.params["to"]
             .as_str()
-            .is_some_and(|to| to.starts_with("topic:"));
+            .is_some_and(|to| matches!(Address::parse(to), Ok(Address::Topic(_))));
         let push = channel
             .as_ref()
-            .filter(|_| method == "peer.message")
+            .filter(|_| name == method::MESSAGE)
             .map(|tx| (tx, note.params.clone()));
         match mailbox.push(note) {
             Some(Pushed::Added) => {
@@ -35,16 +37,14 @@ pub async fn file_notifications(
                     tx.push(params);
                 }
             }
-            Some(Pushed::Duplicate) => tracing::debug!("dropped a duplicate {method}"),
-            Some(Pushed::Dropped) => tracing::debug!("inbox full: dropped a {method}"),
-            None => tracing::debug!("not filed: {method}"),
+            Some(Pushed::Duplicate) => tracing::debug!("dropped a duplicate {name}"),
+            Some(Pushed::Dropped) => tracing::debug!("inbox full: dropped a {name}"),
+            None => tracing::debug!("not filed: {name}"),
         }
-        match method.as_str() {
-            "peer.peer_joined" | "peer.peer_left" | "peer.alias_changed" => {
-                watchers.changed(resources::PEERS)
-            }
-            "peer.message" if topic => watchers.changed(resources::TOPICS),
-            _ => {}
+        if method::is_presence(&name) {
+            watchers.changed(resources::PEERS);
+        } else if name == method::MESSAGE && topic {
+            watchers.changed(resources::TOPICS);
         }
     }
 }
@@ -52,7 +52,7 @@ pub async fn file_notifications(
 /// Acknowledges delivered DMs. While the daemon is away the ids wait (the
 /// daemon re-sends those DMs on reconnect; the inbox drops the repeats) and are
 /// acknowledged on the next connection.
-pub async fn acknowledge(session: Session, mut acks: mpsc::UnboundedReceiver<Vec<String>>) {
+pub(crate) async fn acknowledge(session: Session, mut acks: mpsc::UnboundedReceiver<Vec<String>>) {
     let mut link = session.watch_link();
     let mut pending: Vec<String> = Vec::new();
     loop {

@@ -5,14 +5,14 @@
 use std::collections::{HashSet, VecDeque};
 
 #[derive(Debug)]
-pub struct Recent {
+pub(crate) struct Recent {
     capacity: usize,
     order: VecDeque<String>,
     set: HashSet<String>,
 }
 
 impl Recent {
-    pub fn new(capacity: usize) -> Self {
+    pub(crate) fn new(capacity: usize) -> Self {
         Recent {
             capacity,
             order: VecDeque::new(),
@@ -21,7 +21,7 @@ impl Recent {
     }
 
     /// Records `key`; false if it was already recorded.
-    pub fn insert(&mut self, key: &str) -> bool {
+    pub(crate) fn insert(&mut self, key: &str) -> bool {
         if self.set.contains(key) {
             return false;
         }
@@ -35,7 +35,7 @@ impl Recent {
         true
     }
 
-    pub fn contains(&self, key: &str) -> bool {
+    pub(crate) fn contains(&self, key: &str) -> bool {
         self.set.contains(key)
     }
 }

@@ -13,7 +13,7 @@ use std::path::Path;
 const STRUCTURED_SINCE: &str = "2025-06-18";
 
 /// A successful result carrying `value`.
-pub fn json(ctx: &RequestContext<RoleServer>, value: Value) -> CallToolResult {
+pub(crate) fn json(ctx: &RequestContext<RoleServer>, value: Value) -> CallToolResult {
     let structured = value.is_object()
         && ctx
             .protocol_version()
@@ -26,7 +26,7 @@ pub fn json(ctx: &RequestContext<RoleServer>, value: Value) -> CallToolResult {
 }
 
 /// A failed daemon request, explained.
-pub fn error(socket: &Path, e: &ClientError) -> CallToolResult {
+pub(crate) fn error(socket: &Path, e: &ClientError) -> CallToolResult {
     let text = match e {
         ClientError::Rpc(_) | ClientError::Protocol(_) => e.to_string(),
         _ => format!(
@@ -39,6 +39,6 @@ pub fn error(socket: &Path, e: &ClientError) -> CallToolResult {
 }
 
 /// The result of a call the host cancelled; rmcp never sends it.
-pub fn cancelled() -> CallToolResult {
+pub(crate) fn cancelled() -> CallToolResult {
     CallToolResult::error(vec![ContentBlock::text("cancelled")])
 }

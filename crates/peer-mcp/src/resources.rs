@@ -9,13 +9,13 @@ use rmcp::{Peer, RoleServer};
 use std::collections::HashSet;
 use std::sync::{Mutex, MutexGuard};
 
-pub const INBOX: &str = "peer://inbox";
-pub const PEERS: &str = "peer://peers";
-pub const TOPICS: &str = "peer://topics";
-pub const ALL: [&str; 3] = [INBOX, PEERS, TOPICS];
+pub(crate) const INBOX: &str = "peer://inbox";
+pub(crate) const PEERS: &str = "peer://peers";
+pub(crate) const TOPICS: &str = "peer://topics";
+pub(crate) const ALL: [&str; 3] = [INBOX, PEERS, TOPICS];
 
 /// The resource list.
-pub fn list() -> Vec<Resource> {
+pub(crate) fn list() -> Vec<Resource> {
     let json = |uri: &str, name: &str, description: &str| {
         Resource::new(uri, name)
             .with_description(description)
@@ -44,7 +44,7 @@ struct Legacy {
 
 /// Subscribers to resource updates.
 #[derive(Default)]
-pub struct Watchers {
+pub(crate) struct Watchers {
     legacy: Mutex<Legacy>,
     listeners: Mutex<Vec<SubscriptionSink>>,
 }
@@ -58,31 +58,31 @@ impl Watchers {
     }
 
     /// `resources/subscribe`.
-    pub fn subscribe(&self, peer: Peer<RoleServer>, uri: String) {
+    pub(crate) fn subscribe(&self, peer: Peer<RoleServer>, uri: String) {
         let mut l = self.legacy();
         l.peer = Some(peer);
         l.uris.insert(uri);
     }
 
     /// `resources/unsubscribe`.
-    pub fn unsubscribe(&self, uri: &str) {
+    pub(crate) fn unsubscribe(&self, uri: &str) {
         self.legacy().uris.remove(uri);
     }
 
     /// A `subscriptions/listen` stream opened.
-    pub fn listen(&self, sink: SubscriptionSink) {
+    pub(crate) fn listen(&self, sink: SubscriptionSink) {
         self.listeners().push(sink);
     }
 
     /// A `subscriptions/listen` stream ended.
-    pub fn unlisten(&self, sink: &SubscriptionSink) {
+    pub(crate) fn unlisten(&self, sink: &SubscriptionSink) {
         self.listeners().retain(|s| s.id() != sink.id());
     }
 
     /// Tells every subscriber of `uri` it changed. Sending happens in the
     /// background so the caller (the notification pump, a tool) never waits on
     /// the host reading stdout.
-    pub fn changed(&self, uri: &'static str) {
+    pub(crate) fn changed(&self, uri: &'static str) {
         let legacy = {
             let l = self.legacy();
             l.peer.clone().filter(|_| l.uris.contains(uri))

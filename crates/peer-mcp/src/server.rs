@@ -7,6 +7,7 @@ use crate::mailbox::Mailbox;
 use crate::reply;
 use crate::resources::{self, Watchers};
 use peer_client::{ClientError, Session};
+use peer_proto::api::{self, NoParams, Request};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
     CallToolResult, CancelledNotificationParam, Implementation, ListResourcesResult,
@@ -16,14 +17,15 @@ use rmcp::model::{
 };
 use rmcp::service::{NotificationContext, RequestContext, SubscriptionContext};
 use rmcp::{tool_handler, ErrorData as McpError, RoleServer, ServerHandler};
+use serde::Serialize;
 use serde_json::{json, Value};
 use std::sync::Arc;
 
 /// Name in `serverInfo`, as 0.1.
-pub const SERVER_NAME: &str = "blemees-peer-mcp";
+pub(crate) const SERVER_NAME: &str = "blemees-peer-mcp";
 
 #[derive(Clone)]
-pub struct PeerServer {
+pub(crate) struct PeerServer {
     pub(crate) session: Session,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) watchers: Arc<Watchers>,
@@ -34,7 +36,7 @@ pub struct PeerServer {
 }
 
 impl PeerServer {
-    pub fn new(
+    pub(crate) fn new(
         session: Session,
         mailbox: Arc<Mailbox>,
         watchers: Arc<Watchers>,
@@ -53,19 +55,19 @@ impl PeerServer {
     pub(crate) fn reply(
         &self,
         ctx: &RequestContext<RoleServer>,
-        r: Result<Value, ClientError>,
+        r: Result<impl Serialize, ClientError>,
     ) -> CallToolResult {
         match r {
-            Ok(v) => reply::json(ctx, v),
+            Ok(v) => reply::json(ctx, serde_json::to_value(v).unwrap_or_default()),
             Err(e) => reply::error(self.session.socket(), &e),
         }
     }
 
     /// The JSON of a daemon-backed resource; a failure is reported inside it,
     /// as 0.1 did, so a host polling resources sees why.
-    async fn daemon_resource(&self, method: &str) -> Value {
-        match self.session.call(method, json!({})).await {
-            Ok(v) => v,
+    async fn daemon_resource<R: Request<Params = NoParams>>(&self) -> Value {
+        match self.session.request::<R>(&NoParams {}).await {
+            Ok(v) => serde_json::to_value(v).unwrap_or_default(),
             Err(e) => {
                 json!({ "error": reply::error(self.session.socket(), &e).content[0].as_text().map(|t| t.text.clone()) })
             }
@@ -110,8 +112,8 @@ impl ServerHandler for PeerServer {
     ) -> Result<ReadResourceResponse, McpError> {
         let value = match request.uri.as_str() {
             resources::INBOX => Value::Array(self.mailbox.snapshot()),
-            resources::PEERS => self.daemon_resource("peer.list_peers").await,
-            resources::TOPICS => self.daemon_resource("peer.list_topics").await,
+            resources::PEERS => self.daemon_resource::<api::ListPeers>().await,
+            resources::TOPICS => self.daemon_resource::<api::ListTopics>().await,
             other => {
                 return Err(McpError::resource_not_found(
                     format!("unknown resource {other}"),

@@ -7,90 +7,97 @@ use crate::reply;
 use crate::resources;
 use crate::server::PeerServer;
 use crate::wait::{self, Outcome, Wait, PROGRESS_EVERY};
+use peer_proto::api::{self, HistoryParams, NoParams, PublishParams, SendParams};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
 use rmcp::{tool, tool_router, RoleServer};
 use schemars::JsonSchema;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 use serde_json::{json, Value};
 
 /// `peer_inbox`'s default `limit`, as 0.1.
-pub const INBOX_DEFAULT_LIMIT: usize = 100;
+pub(crate) const INBOX_DEFAULT_LIMIT: usize = 100;
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SendArgs {
+pub(crate) struct SendArgs {
     /// home:<dir>, home:<dir>#<sid> or home:<dir>#<alias>
-    pub to: String,
+    pub(crate) to: String,
     /// Any JSON value
     #[serde(default)]
-    pub body: Value,
+    pub(crate) body: Value,
     /// message_id this answers
-    pub reply_to: Option<String>,
+    pub(crate) reply_to: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct PublishArgs {
-    pub topic: String,
+pub(crate) struct PublishArgs {
+    pub(crate) topic: String,
     /// Any JSON value
     #[serde(default)]
-    pub body: Value,
+    pub(crate) body: Value,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct SubscribeArgs {
-    pub topic: String,
+pub(crate) struct SubscribeArgs {
+    pub(crate) topic: String,
     /// Re-deliver the last N stored messages
-    pub replay: Option<u64>,
+    pub(crate) replay: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct TopicArgs {
-    pub topic: String,
+pub(crate) struct TopicArgs {
+    pub(crate) topic: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct InboxArgs {
+pub(crate) struct InboxArgs {
     /// Most entries to return (default 100)
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Also return joined/left/alias events
-    pub include_presence: Option<bool>,
+    pub(crate) include_presence: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct AwaitArgs {
+pub(crate) struct AwaitArgs {
     /// Seconds to wait (default 50, max 110)
-    pub timeout: Option<f64>,
+    pub(crate) timeout: Option<f64>,
     /// Most entries to return (default 100)
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
     /// Also return joined/left/alias events
-    pub include_presence: Option<bool>,
+    pub(crate) include_presence: Option<bool>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct AliasArgs {
+pub(crate) struct AliasArgs {
     /// [a-z][a-z0-9_-]{0,63}; "" clears
-    pub alias: String,
+    pub(crate) alias: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct DmFilterArgs {
+pub(crate) struct DmFilterArgs {
     /// Globs over the sender address
-    pub patterns: Vec<String>,
+    pub(crate) patterns: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
-pub struct HistoryArgs {
+pub(crate) struct HistoryArgs {
     /// topic:<name> or a home: address
-    pub address: String,
+    pub(crate) address: String,
     /// Only messages after this message_id
-    pub since: Option<String>,
+    pub(crate) since: Option<String>,
     /// 1..1000 (default 100)
-    pub limit: Option<u32>,
+    pub(crate) limit: Option<u32>,
 }
 
 fn limit_of(limit: Option<u32>) -> usize {
     limit.map_or(INBOX_DEFAULT_LIMIT, |l| l.max(1) as usize)
+}
+
+/// A tool's JSON `body` as the raw JSON the protocol carries.
+fn raw(body: &Value) -> Box<RawValue> {
+    serde_json::value::to_raw_value(body).unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 fn taken_json(taken: &Taken) -> Value {
@@ -108,11 +115,12 @@ impl PeerServer {
         Parameters(a): Parameters<SendArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let mut params = json!({ "to": a.to, "body": a.body });
-        if let Some(r) = a.reply_to {
-            params["reply_to"] = Value::String(r);
-        }
-        let r = self.session.call("peer.send", params).await;
+        let params = SendParams {
+            to: a.to,
+            body: raw(&a.body),
+            reply_to: a.reply_to,
+        };
+        let r = self.session.request::<api::Send>(&params).await;
         self.reply(&ctx, r)
     }
 
@@ -122,10 +130,11 @@ impl PeerServer {
         Parameters(a): Parameters<PublishArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let r = self
-            .session
-            .call("peer.publish", json!({ "topic": a.topic, "body": a.body }))
-            .await;
+        let params = PublishParams {
+            topic: a.topic,
+            body: raw(&a.body),
+        };
+        let r = self.session.request::<api::Publish>(&params).await;
         self.reply(&ctx, r)
     }
 
@@ -239,13 +248,13 @@ impl PeerServer {
 
     #[tool(description = "List connected agent sessions by home, with sids, aliases and topics.")]
     async fn peer_list_peers(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        let r = self.session.call("peer.list_peers", json!({})).await;
+        let r = self.session.request::<api::ListPeers>(&NoParams {}).await;
         self.reply(&ctx, r)
     }
 
     #[tool(description = "List topics with subscriber counts and last message time.")]
     async fn peer_list_topics(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
-        let r = self.session.call("peer.list_topics", json!({})).await;
+        let r = self.session.request::<api::ListTopics>(&NoParams {}).await;
         self.reply(&ctx, r)
     }
 
@@ -255,11 +264,12 @@ impl PeerServer {
         Parameters(a): Parameters<HistoryArgs>,
         ctx: RequestContext<RoleServer>,
     ) -> CallToolResult {
-        let mut params = json!({ "address": a.address, "limit": a.limit.unwrap_or(100) });
-        if let Some(since) = a.since {
-            params["since"] = Value::String(since);
-        }
-        let r = self.session.call("peer.history", params).await;
+        let params = HistoryParams {
+            address: a.address,
+            since: a.since,
+            limit: a.limit,
+        };
+        let r = self.session.request::<api::History>(&params).await;
         self.reply(&ctx, r)
     }
 

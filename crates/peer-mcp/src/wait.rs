@@ -10,17 +10,17 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 /// Default wait when the call names no timeout.
-pub const AWAIT_DEFAULT: Duration = Duration::from_secs(50);
+pub(crate) const AWAIT_DEFAULT: Duration = Duration::from_secs(50);
 /// Longest wait: agent hosts time tool calls out at 60–300 s, and background
 /// calls past 120 s.
-pub const AWAIT_MAX: Duration = Duration::from_secs(110);
+pub(crate) const AWAIT_MAX: Duration = Duration::from_secs(110);
 /// How often a waiting call with a progress token reports progress, so hosts
 /// that reset their timeout on progress keep waiting.
-pub const PROGRESS_EVERY: Duration = Duration::from_secs(15);
+pub(crate) const PROGRESS_EVERY: Duration = Duration::from_secs(15);
 
 /// How a wait ended.
 #[derive(Debug)]
-pub enum Outcome {
+pub(crate) enum Outcome {
     Taken(Taken),
     TimedOut,
     Cancelled,
@@ -28,7 +28,7 @@ pub enum Outcome {
 
 /// The wait a `timeout` argument asks for: default when absent, clamped to
 /// `[0, AWAIT_MAX]` (negative or NaN → 0).
-pub fn wait_for(timeout_s: Option<f64>) -> Duration {
+pub(crate) fn wait_for(timeout_s: Option<f64>) -> Duration {
     match timeout_s {
         None => AWAIT_DEFAULT,
         Some(s) if s.is_nan() || s <= 0.0 => Duration::ZERO,
@@ -37,19 +37,19 @@ pub fn wait_for(timeout_s: Option<f64>) -> Duration {
 }
 
 /// What one wait is for.
-pub struct Wait<'a> {
-    pub mailbox: &'a Mailbox,
-    pub request: &'a RequestId,
-    pub ct: &'a CancellationToken,
-    pub limit: usize,
-    pub include_presence: bool,
-    pub timeout: Duration,
-    pub progress_every: Duration,
+pub(crate) struct Wait<'a> {
+    pub(crate) mailbox: &'a Mailbox,
+    pub(crate) request: &'a RequestId,
+    pub(crate) ct: &'a CancellationToken,
+    pub(crate) limit: usize,
+    pub(crate) include_presence: bool,
+    pub(crate) timeout: Duration,
+    pub(crate) progress_every: Duration,
 }
 
 /// Waits until entries can be taken, the timeout passes, or `ct` is cancelled.
 /// `progress(n)` is called after each `progress_every` of waiting.
-pub async fn wait<F, Fut>(w: Wait<'_>, mut progress: F) -> Outcome
+pub(crate) async fn wait<F, Fut>(w: Wait<'_>, mut progress: F) -> Outcome
 where
     F: FnMut(u32) -> Fut,
     Fut: Future<Output = ()>,

@@ -6,14 +6,18 @@ use crate::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topi
 /// parsing costs no allocation on the hot path.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Address<'a> {
+    /// A session address.
     Home(HomeAddress<'a>),
+    /// A topic address: the name after `topic:`.
     Topic(&'a str),
 }
 
 /// `home:<home>` with an optional `#<sid|alias>` target.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HomeAddress<'a> {
+    /// The home directory part.
     pub home: &'a str,
+    /// The part after `#`, if any.
     pub target: Option<Target<'a>>,
 }
 
@@ -21,7 +25,9 @@ pub struct HomeAddress<'a> {
 /// with `sess_`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Target<'a> {
+    /// A session id (`sess_…`).
     Sid(&'a str),
+    /// An alias.
     Alias(&'a str),
 }
 
@@ -29,16 +35,27 @@ pub enum Target<'a> {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AddressError {
     #[error("address must start with 'home:' or 'topic:'")]
+    /// Neither `home:` nor `topic:`.
     Scheme,
     #[error("invalid topic name (non-empty, no leading '/', no '#', at most 256 bytes)")]
+    /// A bad topic name.
     Topic,
-    #[error("home must be '~', '~/path' or '/path' with no empty, '.' or '..' segment and no trailing '/'")]
+    #[error("home must be {}", AddressError::HOME_RULE)]
+    /// A bad home.
     Home,
     #[error("the part after '#' must be a sid (sess_ + 16 chars) or an alias")]
+    /// A bad part after `#`.
     Target,
 }
 
+impl AddressError {
+    /// What a valid home looks like, for error messages.
+    pub const HOME_RULE: &'static str =
+        "'~', '~/path' or '/path' with no empty, '.' or '..' segment and no trailing '/'";
+}
+
 impl<'a> Address<'a> {
+    /// Parses and validates `s`, borrowing from it.
     pub fn parse(s: &'a str) -> Result<Self, AddressError> {
         if let Some(name) = s.strip_prefix("topic:") {
             return if is_valid_topic(name) {

@@ -27,6 +27,7 @@ pub struct Glob {
 }
 
 impl Glob {
+    /// Compiles one fnmatch-style pattern.
     pub fn new(pattern: &str) -> Self {
         let chars: Vec<char> = pattern.chars().collect();
         let mut tokens = Vec::with_capacity(chars.len());
@@ -69,6 +70,7 @@ impl Glob {
         Glob { tokens }
     }
 
+    /// Whether `text` matches the whole pattern.
     pub fn matches(&self, text: &str) -> bool {
         // `t` is a byte offset on a char boundary: the text is walked in place
         // (this runs for every delivery a DM filter or watcher checks).
@@ -165,6 +167,7 @@ pub struct GlobSet {
 }
 
 impl GlobSet {
+    /// A set of patterns; matches when any does.
     pub fn new(patterns: Vec<String>) -> Self {
         let globs = patterns.iter().map(|p| Glob::new(p)).collect();
         GlobSet { patterns, globs }
@@ -175,6 +178,7 @@ impl GlobSet {
         Self::new(vec!["*".to_owned()])
     }
 
+    /// Whether any pattern matches `text`.
     pub fn matches(&self, text: &str) -> bool {
         self.globs.iter().any(|g| g.matches(text))
     }

@@ -5,12 +5,17 @@
 //! `home` reads the file system, to resolve symlinks), so every rule can be
 //! unit-tested and fuzzed in isolation.
 
+#![warn(missing_docs)]
+
 pub mod address;
+pub mod api;
 pub mod error;
 pub mod glob;
 pub mod home;
 pub mod identity;
+pub mod limits;
 pub mod message;
+pub mod method;
 pub mod paths;
 pub mod rpc;
 

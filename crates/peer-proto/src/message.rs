@@ -6,6 +6,7 @@ use serde_json::value::RawValue;
 /// A DM or topic message. Field order is the wire order of 0.1.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Message {
+    /// `msg_` + its seq in base 36 and a random tail.
     pub message_id: String,
     /// Always the sender's sid form `home:<home>#<sid>`.
     pub from: String,
@@ -15,6 +16,7 @@ pub struct Message {
     pub to: String,
     /// Any JSON value, kept as the sender's exact text.
     pub body: Box<RawValue>,
+    /// The message this one answers.
     pub reply_to: Option<String>,
     /// Seconds since the Unix epoch.
     pub ts: f64,
@@ -27,19 +29,12 @@ pub struct Message {
 #[derive(Debug, Serialize)]
 pub struct WireMessage<'a> {
     #[serde(flatten)]
+    /// The message.
     pub message: &'a Message,
+    /// Live sessions that got it.
     pub delivered: usize,
+    /// Whether it waits in a DM queue.
     pub queued: bool,
-}
-
-/// Method names of the notifications the daemon sends (SPEC §5).
-pub mod method {
-    pub const MESSAGE: &str = "peer.message";
-    pub const PEER_JOINED: &str = "peer.peer_joined";
-    pub const PEER_LEFT: &str = "peer.peer_left";
-    pub const ALIAS_CHANGED: &str = "peer.alias_changed";
-    pub const WIRE_MESSAGE: &str = "peer.wire_message";
-    pub const SUBSCRIPTION_LOST: &str = "peer.subscription_lost";
 }
 
 #[cfg(test)]

@@ -10,10 +10,15 @@ pub const SOCKET_ENV: &str = "BLEMEES_PEER_SOCKET";
 /// tested without touching the process environment.
 #[derive(Debug, Clone, Default)]
 pub struct Env {
+    /// `$BLEMEES_PEER_SOCKET`.
     pub peer_socket: Option<PathBuf>,
+    /// `$XDG_RUNTIME_DIR`.
     pub xdg_runtime_dir: Option<PathBuf>,
+    /// `$XDG_STATE_HOME`.
     pub xdg_state_home: Option<PathBuf>,
+    /// `$HOME`.
     pub home: Option<PathBuf>,
+    /// The effective uid.
     pub uid: u32,
 }
 
@@ -29,10 +34,17 @@ impl Env {
             peer_socket: var(SOCKET_ENV),
             xdg_runtime_dir: var("XDG_RUNTIME_DIR"),
             xdg_state_home: var("XDG_STATE_HOME"),
-            home: var("HOME"),
+            home: user_home(),
             uid: rustix::process::getuid().as_raw(),
         }
     }
+}
+
+/// The user's home directory: `$HOME`, else the password database's entry (as
+/// Python's `Path.home()` in 0.1, so a service started without `HOME` still
+/// finds the same state directory and `~` homes).
+pub fn user_home() -> Option<PathBuf> {
+    dirs::home_dir()
 }
 
 /// `--socket`, else `$BLEMEES_PEER_SOCKET`, else `$XDG_RUNTIME_DIR/blemees/peerd.sock`

@@ -33,6 +33,7 @@ pub struct Envelope<'a> {
     pub id: Option<&'a RawValue>,
     /// Borrowed from the line unless the client escaped a character in it.
     pub method: Cow<'a, str>,
+    /// The params object, members kept raw.
     pub params: Params<'a>,
 }
 
@@ -40,7 +41,9 @@ pub struct Envelope<'a> {
 /// id to answer to (`None` means answer with `"id": null`).
 #[derive(Debug)]
 pub struct Rejected<'a> {
+    /// The request's id, if it had one.
     pub id: Option<&'a RawValue>,
+    /// The error to answer with.
     pub error: RpcError,
     /// Whether the line was a notification (then nothing is answered, SPEC §2),
     /// which is only known once the line parsed as an object.

@@ -13,7 +13,7 @@ const PAGES_PER_STEP: i32 = 1024;
 const PAUSE_BETWEEN_STEPS: Duration = Duration::from_millis(5);
 
 /// Copies `db` (the daemon's `peerd.db`) to `dest`, which must not exist yet.
-pub fn backup(db: &Path, dest: &Path) -> anyhow::Result<()> {
+pub(crate) fn backup(db: &Path, dest: &Path) -> anyhow::Result<()> {
     if !db.exists() {
         bail!("no database at {} (is --state-dir right?)", db.display());
     }

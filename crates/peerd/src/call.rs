@@ -1,162 +1,130 @@
 //! Turning a decoded envelope into a typed, validated [`Call`]. Runs on the
 //! connection's own task, so parsing and validation of many clients proceed in
 //! parallel and the router only ever sees well-formed values.
+//!
+//! Params are read member by member (not with one derived `Deserialize`) so that
+//! each bad member gets the field-specific message of SPEC §3, as in 0.1.
 
 use peer_proto::address::{Address, AddressError};
+use peer_proto::api::{
+    AckParams, DmFilterParams, HelloParams, HistoryParams, PublishParams, SendParams,
+    SubscribeParams, TopicParams, WATCH_MESSAGES,
+};
 use peer_proto::glob::GlobSet;
 use peer_proto::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
+use peer_proto::limits::{HISTORY_MAX_LIMIT, MAX_GLOBS, MAX_GLOB_BYTES};
+use peer_proto::method;
 use peer_proto::rpc::Params;
 use peer_proto::{ErrorCode, RpcError};
 use serde_json::value::RawValue;
 
-/// Largest `limit` of `peer.history`.
-pub const HISTORY_MAX_LIMIT: u32 = 1000;
-/// Most patterns in one DM filter or watch filter.
-pub const MAX_GLOBS: usize = 32;
-/// Longest pattern in a DM filter or watch filter, in bytes. Matching costs up to
-/// pattern length × address length per message, so both are bounded.
-pub const MAX_GLOB_BYTES: usize = 256;
-/// `limit` of `peer.history` when absent.
-pub const HISTORY_DEFAULT_LIMIT: u32 = 100;
-
 /// A validated request.
 #[derive(Debug)]
-pub enum Call {
-    Hello(Hello),
-    SetAlias {
-        alias: Option<String>,
-    },
-    SetDmFilter {
-        patterns: GlobSet,
-    },
-    Send {
-        to: String,
-        body: Box<RawValue>,
-        reply_to: Option<String>,
-    },
-    Publish {
-        topic: String,
-        body: Box<RawValue>,
-    },
-    /// `since` (catch up after that message) wins over `replay` (the last N).
-    Subscribe {
-        topic: String,
-        replay: u64,
-        since: Option<String>,
-    },
-    Unsubscribe {
-        topic: String,
-    },
+pub(crate) enum Call {
+    Hello(HelloParams),
+    /// `None` clears the alias.
+    SetAlias(Option<String>),
+    SetDmFilter(GlobSet),
+    Send(SendParams),
+    Publish(PublishParams),
+    Subscribe(SubscribeParams),
+    Unsubscribe(TopicParams),
     ListPeers,
     ListTopics,
-    History {
-        address: String,
-        since: Option<String>,
-        limit: u32,
-    },
+    /// `limit` is within 1..=[`HISTORY_MAX_LIMIT`].
+    History(HistoryParams),
     Watch {
         from: GlobSet,
         to: GlobSet,
     },
     Unwatch,
     Status,
-    Ack {
-        message_ids: Vec<String>,
-    },
-}
-
-/// `peer.hello` params.
-#[derive(Debug)]
-pub struct Hello {
-    pub sid: String,
-    pub home: String,
-    /// False for operator and CLI connections: not listed, no joined/left, no share
-    /// of home broadcasts or queues.
-    pub presence: bool,
-    /// DMs stay pending until acknowledged with `peer.ack`.
-    pub ack: bool,
+    Ack(AckParams),
 }
 
 /// What the router needs to order its checks: hello-first applies to every known
 /// method but hello itself, even when its params are bad.
 #[derive(Debug)]
-pub struct Parsed {
-    pub is_hello: bool,
-    pub call: Result<Call, RpcError>,
+pub(crate) struct Parsed {
+    pub(crate) is_hello: bool,
+    pub(crate) call: Result<Call, RpcError>,
 }
 
 const STRING: &str = "a string";
 const STRINGS: &str = "a list of strings";
 
 /// Validates `params` for `method` (a `&str`, or the envelope's `Cow<str>` as is).
-pub fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
+pub(crate) fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
     let method = method.as_ref();
-    let is_hello = method == "peer.hello";
     let call = match method {
-        "peer.hello" => hello(p),
-        "peer.set_alias" => set_alias(p),
-        "peer.set_dm_filter" => p
+        method::HELLO => hello(p),
+        method::SET_ALIAS => set_alias(p),
+        method::SET_DM_FILTER => p
             .required("patterns", STRINGS)
-            .and_then(|v| globs(v, "patterns"))
-            .map(|patterns| Call::SetDmFilter { patterns }),
-        "peer.send" => send(p),
-        "peer.publish" => topic(p).map(|topic| Call::Publish {
-            topic,
-            body: body(p),
+            .and_then(|patterns| globs(DmFilterParams { patterns }.patterns, "patterns"))
+            .map(Call::SetDmFilter),
+        method::SEND => send(p),
+        method::PUBLISH => topic(p).map(|topic| {
+            Call::Publish(PublishParams {
+                topic,
+                body: body(p),
+            })
         }),
-        "peer.subscribe" => subscribe(p),
-        "peer.unsubscribe" => topic(p).map(|topic| Call::Unsubscribe { topic }),
-        "peer.list_peers" => Ok(Call::ListPeers),
-        "peer.list_topics" => Ok(Call::ListTopics),
-        "peer.history" => history(p),
-        "peer.watch" => watch(p),
-        "peer.unwatch" => Ok(Call::Unwatch),
-        "peer.status" => Ok(Call::Status),
-        "peer.ack" => p
-            .required::<Vec<String>>("message_ids", "a list of message ids")
-            .map(|message_ids| Call::Ack { message_ids }),
+        method::SUBSCRIBE => subscribe(p),
+        method::UNSUBSCRIBE => topic(p).map(|topic| Call::Unsubscribe(TopicParams { topic })),
+        method::LIST_PEERS => Ok(Call::ListPeers),
+        method::LIST_TOPICS => Ok(Call::ListTopics),
+        method::HISTORY => history(p),
+        method::WATCH => watch(p),
+        method::UNWATCH => Ok(Call::Unwatch),
+        method::STATUS => Ok(Call::Status),
+        method::ACK => p
+            .required("message_ids", "a list of message ids")
+            .map(|message_ids| Call::Ack(AckParams { message_ids })),
         _ => Err(RpcError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method: {method}"),
         )),
     };
-    Parsed { is_hello, call }
+    Parsed {
+        is_hello: method == method::HELLO,
+        call,
+    }
 }
 
 fn hello(p: &Params) -> Result<Call, RpcError> {
-    let sid: String = p.required("sid", "'sess_' + 16 characters of [A-Za-z0-9_-]")?;
+    const SID: &str = "'sess_' + 16 characters of [A-Za-z0-9_-]";
+    let sid: String = p.required("sid", SID)?;
     if !is_valid_sid(&sid) {
-        return Err(RpcError::invalid_params(
-            "sid must be 'sess_' + 16 characters of [A-Za-z0-9_-]",
-        ));
+        return Err(RpcError::invalid_params(format!("sid must be {SID}")));
     }
     let home: String = p.required("home", STRING)?;
     if !is_valid_home(&home) {
-        return Err(RpcError::invalid_params(
-            "home must be '~', '~/path' or '/path' with no empty, '.' or '..' segment and no trailing '/'",
-        ));
+        return Err(RpcError::invalid_params(format!(
+            "home must be {}",
+            AddressError::HOME_RULE
+        )));
     }
-    let presence = p.optional::<bool>("presence", "a boolean")?.unwrap_or(true);
-    let ack = p.optional::<bool>("ack", "a boolean")?.unwrap_or(false);
-    Ok(Call::Hello(Hello {
-        sid,
-        home,
-        presence,
-        ack,
+    Ok(Call::Hello(HelloParams {
+        presence: p.optional("presence", "a boolean")?,
+        ack: p.optional("ack", "a boolean")?,
+        // Only logged by clients' daemons; never refused for its shape.
+        client: None,
+        ..HelloParams::new(sid, home)
     }))
 }
 
 fn set_alias(p: &Params) -> Result<Call, RpcError> {
     let alias: String = p.required("alias", "a string (empty to clear)")?;
     if alias.is_empty() {
-        return Ok(Call::SetAlias { alias: None });
+        return Ok(Call::SetAlias(None));
     }
     if !is_valid_alias(&alias) {
         return Err(RpcError::invalid_params(
             "alias must match ^[a-z][a-z0-9_-]{0,63}$ and not start with 'sess_'",
         ));
     }
-    Ok(Call::SetAlias { alias: Some(alias) })
+    Ok(Call::SetAlias(Some(alias)))
 }
 
 fn send(p: &Params) -> Result<Call, RpcError> {
@@ -170,12 +138,11 @@ fn send(p: &Params) -> Result<Call, RpcError> {
         }
         Err(e) => return Err(address_error(e)),
     }
-    let reply_to = p.optional::<String>("reply_to", "a string or omitted")?;
-    Ok(Call::Send {
+    Ok(Call::Send(SendParams {
         to,
         body: body(p),
-        reply_to,
-    })
+        reply_to: p.optional("reply_to", "a string or omitted")?,
+    }))
 }
 
 /// Any JSON value (the decoder has checked that clients can read it back); an
@@ -183,7 +150,7 @@ fn send(p: &Params) -> Result<Call, RpcError> {
 fn body(p: &Params) -> Box<RawValue> {
     match p.raw("body") {
         Some(raw) => raw.to_owned(),
-        None => RawValue::from_string("null".to_owned()).expect("null is JSON"),
+        None => RawValue::NULL.to_owned(),
     }
 }
 
@@ -209,41 +176,35 @@ fn topic(p: &Params) -> Result<String, RpcError> {
 }
 
 fn subscribe(p: &Params) -> Result<Call, RpcError> {
-    let topic = topic(p)?;
-    let replay = p
-        .optional::<u64>("replay", "a non-negative integer")?
-        .unwrap_or(0);
-    let since = p.optional::<String>("since", "a message id or omitted")?;
-    Ok(Call::Subscribe {
-        topic,
-        replay,
-        since,
-    })
+    Ok(Call::Subscribe(SubscribeParams {
+        topic: topic(p)?,
+        replay: p.optional("replay", "a non-negative integer")?,
+        since: p.optional("since", "a message id or omitted")?,
+    }))
 }
 
 fn history(p: &Params) -> Result<Call, RpcError> {
     let address: String = p.required("address", "an address")?;
     Address::parse(&address).map_err(address_error)?;
-    let since = p.optional::<String>("since", "a message id or omitted")?;
-    const LIMIT: &str = "an integer from 1 to 1000";
-    let limit = p
-        .optional::<u32>("limit", LIMIT)?
-        .unwrap_or(HISTORY_DEFAULT_LIMIT);
-    if !(1..=HISTORY_MAX_LIMIT).contains(&limit) {
-        return Err(RpcError::invalid_params(format!("limit must be {LIMIT}")));
-    }
-    Ok(Call::History {
+    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
+    let params = HistoryParams {
         address,
-        since,
-        limit,
-    })
+        since: p.optional("since", "a message id or omitted")?,
+        limit: p.optional("limit", &limit_rule)?,
+    };
+    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
+        return Err(RpcError::invalid_params(format!(
+            "limit must be {limit_rule}"
+        )));
+    }
+    Ok(Call::History(params))
 }
 
 fn watch(p: &Params) -> Result<Call, RpcError> {
     let include = p.optional::<Vec<String>>("include", STRINGS)?;
-    if let Some(bad) = include.iter().flatten().find(|k| *k != "messages") {
+    if let Some(bad) = include.iter().flatten().find(|k| *k != WATCH_MESSAGES) {
         return Err(RpcError::invalid_params(format!(
-            "unsupported include kind {bad:?}; only \"messages\" is supported"
+            "unsupported include kind {bad:?}; only {WATCH_MESSAGES:?} is supported"
         )));
     }
     let filter = |name| match p.optional::<Vec<String>>(name, STRINGS)? {
@@ -258,6 +219,33 @@ fn watch(p: &Params) -> Result<Call, RpcError> {
 
 fn address_error(e: AddressError) -> RpcError {
     RpcError::invalid_params(format!("invalid address: {e}"))
+}
+/// For the fuzz targets: validates `params` for `method` and panics if the
+/// outcome breaks a rule — an error other than -32601/-32602, a hello flag
+/// that disagrees with the method, or an accepted value outside the grammar.
+#[cfg(feature = "fuzzing")]
+pub fn check_parse(method: &str, params: &Params) {
+    use peer_proto::identity::is_valid_topic;
+    let parsed = parse(method, params);
+    assert_eq!(parsed.is_hello, method == method::HELLO);
+    let call = match parsed.call {
+        Ok(call) => call,
+        Err(e) if !method::ALL.contains(&method) => return assert_eq!(e.code, -32601),
+        Err(e) => return assert_eq!(e.code, -32602, "{e:?}"),
+    };
+    match call {
+        Call::Hello(h) => assert!(is_valid_sid(&h.sid) && is_valid_home(&h.home)),
+        Call::SetAlias(alias) => assert!(alias.is_none_or(|a| is_valid_alias(&a))),
+        Call::Send(p) => assert!(matches!(Address::parse(&p.to), Ok(Address::Home(_)))),
+        Call::Publish(PublishParams { topic, .. })
+        | Call::Subscribe(SubscribeParams { topic, .. })
+        | Call::Unsubscribe(TopicParams { topic }) => assert!(is_valid_topic(&topic)),
+        Call::History(h) => {
+            assert!(Address::parse(&h.address).is_ok());
+            assert!((1..=HISTORY_MAX_LIMIT).contains(&h.limit()));
+        }
+        _ => {}
+    }
 }
 
 #[cfg(test)]
@@ -282,11 +270,7 @@ mod tests {
                 "peer.hello",
                 r#"{"sid":"sess_abcdefghijklmnop","home":"~/p"}"#
             ),
-            Ok(Call::Hello(Hello {
-                presence: true,
-                ack: false,
-                ..
-            }))
+            Ok(Call::Hello(h)) if h.has_presence() && !h.wants_ack()
         ));
         assert_eq!(code("peer.hello", r#"{"sid":"x","home":"~"}"#), -32602);
         assert_eq!(
@@ -298,17 +282,17 @@ mod tests {
         );
         assert!(matches!(
             parse_line("peer.set_alias", r#"{"alias":""}"#),
-            Ok(Call::SetAlias { alias: None })
+            Ok(Call::SetAlias(None))
         ));
         assert_eq!(code("peer.set_alias", r#"{"alias":"Bad"}"#), -32602);
         assert_eq!(code("peer.set_alias", r#"{}"#), -32602);
         assert_eq!(code("peer.set_dm_filter", r#"{"patterns":[1]}"#), -32602);
         assert_eq!(code("peer.send", r#"{"to":"topic:x","body":1}"#), -32602);
         assert_eq!(code("peer.send", r#"{"to":"home:~","reply_to":5}"#), -32602);
-        let Ok(Call::Send { body, .. }) = parse_line("peer.send", r#"{"to":"home:~"}"#) else {
+        let Ok(Call::Send(sent)) = parse_line("peer.send", r#"{"to":"home:~"}"#) else {
             panic!()
         };
-        assert_eq!(body.get(), "null");
+        assert_eq!(sent.body.get(), "null");
         assert_eq!(code("peer.publish", r#"{"topic":"a#b"}"#), -32602);
         assert_eq!(
             code("peer.subscribe", r#"{"topic":"t","replay":-1}"#),
@@ -328,7 +312,7 @@ mod tests {
         );
         assert!(matches!(
             parse_line("peer.history", r#"{"address":"topic:t"}"#),
-            Ok(Call::History { limit: 100, .. })
+            Ok(Call::History(h)) if h.limit() == 100
         ));
         assert_eq!(code("peer.watch", r#"{"include":["presence"]}"#), -32602);
         let many = format!(r#"{{"patterns":{:?}}}"#, vec!["*"; MAX_GLOBS + 1]);

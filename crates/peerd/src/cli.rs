@@ -4,7 +4,8 @@ use crate::backup;
 use crate::client;
 use crate::config::{self, Config};
 use clap::builder::TypedValueParser;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
+use peer_client::LogLevel;
 use peer_proto::paths::{self, Env};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -15,7 +16,7 @@ use std::process::ExitCode;
 /// running daemon.
 #[derive(Debug, Parser)]
 #[command(name = "blemees-peerd", version, about)]
-pub struct Args {
+pub(crate) struct Args {
     #[command(subcommand)]
     command: Option<Command>,
     /// Unix socket path [default: $BLEMEES_PEER_SOCKET, else
@@ -60,25 +61,6 @@ enum Command {
         /// Where the copy goes (must not exist yet)
         dest: PathBuf,
     },
-}
-
-#[derive(Debug, Clone, Copy, ValueEnum)]
-enum LogLevel {
-    Debug,
-    Info,
-    Warning,
-    Error,
-}
-
-impl From<LogLevel> for tracing::Level {
-    fn from(l: LogLevel) -> Self {
-        match l {
-            LogLevel::Debug => tracing::Level::DEBUG,
-            LogLevel::Info => tracing::Level::INFO,
-            LogLevel::Warning => tracing::Level::WARN,
-            LogLevel::Error => tracing::Level::ERROR,
-        }
-    }
 }
 
 impl Args {

@@ -3,48 +3,48 @@
 use std::path::PathBuf;
 
 /// Queued DMs kept per exact address; the oldest is dropped first (as 0.1).
-pub const DEFAULT_DM_MAXLEN: usize = 100;
+pub(crate) const DEFAULT_DM_MAXLEN: usize = 100;
 /// Messages kept per topic ring buffer (as 0.1).
-pub const DEFAULT_TOPIC_MAXLEN: usize = 1000;
+pub(crate) const DEFAULT_TOPIC_MAXLEN: usize = 1000;
 /// Age after which history rows are purged.
-pub const DEFAULT_RETENTION_DAYS: u32 = 28;
+pub(crate) const DEFAULT_RETENTION_DAYS: u32 = 28;
 /// Longest accepted inbound line, newline excluded.
-pub const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes a connection may have waiting to be written before it is cut off.
-pub const DEFAULT_MAX_OUTBOX_BYTES: usize = 16 * 1024 * 1024;
+pub(crate) const DEFAULT_MAX_OUTBOX_BYTES: usize = 16 * 1024 * 1024;
 /// How long shutdown waits for outboxes to drain.
-pub const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
+pub(crate) const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a closing connection may take to accept its last frames.
-pub const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
+pub(crate) const CLOSE_LINGER: std::time::Duration = std::time::Duration::from_secs(10);
 /// Bytes of request lines read but not yet applied by the store, across all
 /// connections. Readers wait when it is spent, so a flood of large messages is
 /// held back at the socket instead of growing the daemon's queues.
-pub const INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
 /// Requests waiting for the router, across all connections; readers wait when full,
 /// which is the back-pressure that keeps a flood from growing memory.
-pub const ROUTER_QUEUE: usize = 8192;
+pub(crate) const ROUTER_QUEUE: usize = 8192;
 /// Most router events whose operations are committed in one transaction.
-pub const STORE_BATCH: usize = 256;
+pub(crate) const STORE_BATCH: usize = 256;
 /// How often expired history is purged.
-pub const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+pub(crate) const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 /// Rows deleted per purge transaction, so a large purge never stalls traffic long.
-pub const PURGE_CHUNK: usize = 5000;
+pub(crate) const PURGE_CHUNK: usize = 5000;
 
 /// The daemon's settings, from flags and defaults.
 #[derive(Debug, Clone)]
-pub struct Config {
-    pub socket: PathBuf,
-    pub state_dir: PathBuf,
-    pub dm_maxlen: usize,
-    pub topic_maxlen: usize,
-    pub retention_days: u32,
-    pub max_line_bytes: usize,
-    pub max_outbox_bytes: usize,
+pub(crate) struct Config {
+    pub(crate) socket: PathBuf,
+    pub(crate) state_dir: PathBuf,
+    pub(crate) dm_maxlen: usize,
+    pub(crate) topic_maxlen: usize,
+    pub(crate) retention_days: u32,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) max_outbox_bytes: usize,
 }
 
 impl Config {
     /// Defaults for everything but the two paths.
-    pub fn new(socket: PathBuf, state_dir: PathBuf) -> Self {
+    pub(crate) fn new(socket: PathBuf, state_dir: PathBuf) -> Self {
         Config {
             socket,
             state_dir,
@@ -57,7 +57,7 @@ impl Config {
     }
 
     /// The SQLite file inside the state directory.
-    pub fn db_path(&self) -> PathBuf {
+    pub(crate) fn db_path(&self) -> PathBuf {
         self.state_dir.join("peerd.db")
     }
 }

@@ -6,8 +6,9 @@
 
 use crate::call;
 use crate::config::{CLOSE_LINGER, INFLIGHT_BYTES};
+use crate::event_loop::Inbound;
 use crate::outbox::{outbox, ConnId, Out, OutboxReceiver};
-use crate::router::Inbound;
+use crate::router::Event;
 use bytes::BytesMut;
 use futures::StreamExt;
 use peer_proto::rpc::decode;
@@ -34,19 +35,19 @@ const READ_BUFFER: usize = 512;
 const BURST_READ_BUFFER: usize = 64 * 1024;
 
 /// What every connection shares.
-pub struct Shared {
-    pub router: mpsc::Sender<Inbound>,
-    pub max_line_bytes: usize,
-    pub max_outbox_bytes: usize,
+pub(crate) struct Shared {
+    pub(crate) router: mpsc::Sender<Inbound>,
+    pub(crate) max_line_bytes: usize,
+    pub(crate) max_outbox_bytes: usize,
     /// Bytes of lines in flight between readers and the store ([`INFLIGHT_BYTES`]).
-    pub budget: Arc<Semaphore>,
+    pub(crate) budget: Arc<Semaphore>,
     /// Cancelled at daemon shutdown: stop reading; the router then closes each
     /// outbox after its last notifications.
-    pub stop: CancellationToken,
+    pub(crate) stop: CancellationToken,
 }
 
 /// Serves one accepted connection until it closes.
-pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
+pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
     let Shared {
         router,
         max_line_bytes,
@@ -83,12 +84,16 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
                     ErrorCode::ParseError,
                     format!("line exceeds {max_line_bytes} bytes"),
                 );
+                let reject = Event::Reject {
+                    conn,
+                    id: None,
+                    error,
+                    close: true,
+                };
                 let _ = router
-                    .send(Inbound::Reject {
-                        conn,
-                        id: None,
-                        error,
-                        close: true,
+                    .send(Inbound::Event {
+                        event: reject,
+                        permit: None,
                     })
                     .await;
                 break;
@@ -115,7 +120,11 @@ pub async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>) {
     // At shutdown the router itself tells each session its subscriptions are lost
     // and closes it; a Closed from here could overtake that and drop them first.
     if !stop.is_cancelled() {
-        let _ = router.send(Inbound::Closed { conn }).await;
+        let closed = Inbound::Event {
+            event: Event::Closed(conn),
+            permit: None,
+        };
+        let _ = router.send(closed).await;
     }
     // The router now sends the last frames and a close; give a peer that stopped
     // reading a bounded time to take them.
@@ -157,24 +166,21 @@ fn line_event(conn: ConnId, line: &[u8], permit: Option<OwnedSemaphorePermit>) -
     if line.iter().all(u8::is_ascii_whitespace) {
         return None;
     }
-    match decode(line) {
-        Ok(env) => {
-            let parsed = call::parse(env.method, &env.params);
-            Some(Inbound::Request {
-                conn,
-                id: env.id.map(ToOwned::to_owned),
-                parsed,
-                permit,
-            })
-        }
-        Err(rejected) if rejected.is_notification => None,
-        Err(rejected) => Some(Inbound::Reject {
+    let event = match decode(line) {
+        Ok(env) => Event::Request {
+            conn,
+            id: env.id.map(ToOwned::to_owned),
+            parsed: call::parse(env.method, &env.params),
+        },
+        Err(rejected) if rejected.is_notification => return None,
+        Err(rejected) => Event::Reject {
             conn,
             id: rejected.id.map(ToOwned::to_owned),
             error: rejected.error,
             close: false,
-        }),
-    }
+        },
+    };
+    Some(Inbound::Event { event, permit })
 }
 
 /// Writes outbox frames until a close marker, a write error or cancellation.
@@ -193,7 +199,11 @@ async fn write_loop(
     loop {
         let mut next = tokio::select! {
             _ = cancel.cancelled() => break,
-            next = rx.recv() => next,
+            // Every sender gone: the daemon is stopping without a close.
+            next = rx.recv() => match next {
+                Some(out) => Some(out),
+                None => break,
+            },
         };
         let (mut close, mut ok) = (false, true);
         while let Some(out) = next {

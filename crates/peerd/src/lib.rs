@@ -1,23 +1,38 @@
 //! `blemees-peerd`: the per-user daemon that routes messages between agent sessions
 //! over a Unix socket and keeps their history in SQLite.
 //!
-//! Data flow, all on one event thread: [`connection`] tasks read and validate
-//! lines ([`call`]) and hand them to the [`router`] loop, which owns all live
-//! state, decides recipients, and has the [`store`] commit each batch of events'
-//! writes in one transaction before it pushes their frames to each connection's
-//! bounded [`outbox`], from which its writer task writes the socket. See
-//! docs/architecture.md.
+//! Data flow, all on one event thread: `connection` tasks read and validate
+//! lines (`call`) and hand them to the event loop (`event_loop`), which has the
+//! sans-IO `router` (the one owner of live state) turn each event into
+//! operations (`op`), and the `store` commit each batch of them in one
+//! transaction before their frames go to each connection's bounded `outbox`,
+//! from which its writer task writes the socket. See docs/architecture.md.
+//!
+//! The binary needs only [`main`]; everything else is private, so the
+//! modules can change shape freely. The fuzz targets reach request validation
+//! through the `fuzzing` feature.
 
-pub mod backup;
-pub mod call;
-pub mod cli;
-pub mod client;
-pub mod config;
-pub mod connection;
-pub mod listen;
-pub mod outbox;
+mod backup;
+mod call;
+mod cli;
+mod client;
+mod clock;
+mod config;
+mod connection;
+mod event_loop;
+mod listen;
+mod op;
+mod outbox;
 mod private_dir;
-pub mod router;
-pub mod server;
-pub mod store;
-pub mod trim;
+mod router;
+mod server;
+mod store;
+mod trim;
+
+pub use cli::main;
+
+/// Entry points for the fuzz targets (feature `fuzzing`).
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing {
+    pub use crate::call::check_parse;
+}

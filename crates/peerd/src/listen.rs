@@ -13,14 +13,14 @@ use crate::private_dir;
 /// Pending connections the kernel may hold before the daemon accepts them (it
 /// caps this at `net.core.somaxconn`). A burst of agents starting together must
 /// not see EAGAIN from `connect`.
-pub const LISTEN_BACKLOG: i32 = 4096;
+pub(crate) const LISTEN_BACKLOG: i32 = 4096;
 
 /// The first descriptor systemd passes (`SD_LISTEN_FDS_START`).
 const SYSTEMD_FIRST_FD: i32 = 3;
 
 /// The socket systemd passed to this process (`LISTEN_PID`/`LISTEN_FDS`), if any.
 /// systemd then owns the path: the daemon neither claims nor removes it.
-pub fn activated() -> anyhow::Result<Option<UnixListener>> {
+pub(crate) fn activated() -> anyhow::Result<Option<UnixListener>> {
     let var = |k| std::env::var(k).ok().and_then(|v| v.parse::<u32>().ok());
     if var("LISTEN_PID") != Some(std::process::id()) || var("LISTEN_FDS").unwrap_or(0) < 1 {
         return Ok(None);
@@ -40,7 +40,7 @@ pub fn activated() -> anyhow::Result<Option<UnixListener>> {
 /// Makes `path` free for binding: creates its directory `0700` if missing, refuses
 /// a path that is not a socket and a socket a live daemon answers on, and removes
 /// a stale socket.
-pub fn claim_path(path: &Path) -> anyhow::Result<()> {
+pub(crate) fn claim_path(path: &Path) -> anyhow::Result<()> {
     if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
         private_dir::create(parent, "socket directory")?;
     }
@@ -70,7 +70,7 @@ pub fn claim_path(path: &Path) -> anyhow::Result<()> {
 }
 
 /// Binds `path` with mode `0600` and a [`LISTEN_BACKLOG`] queue.
-pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
+pub(crate) fn bind(path: &Path) -> anyhow::Result<UnixListener> {
     use rustix::net::{socket_with, AddressFamily, SocketAddrUnix, SocketFlags, SocketType};
     let fd = socket_with(
         AddressFamily::UNIX,
@@ -93,7 +93,7 @@ pub fn bind(path: &Path) -> anyhow::Result<UnixListener> {
 }
 
 /// Removes the socket file at shutdown.
-pub fn remove(path: &Path) {
+pub(crate) fn remove(path: &Path) {
     if let Err(e) = std::fs::remove_file(path) {
         if e.kind() != ErrorKind::NotFound {
             tracing::warn!("removing socket {}: {e}", path.display());

@@ -9,16 +9,17 @@
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::StreamExt;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 
 /// Identifies one connection for the daemon's lifetime.
-pub type ConnId = u64;
+pub(crate) type ConnId = u64;
 
 /// One item in an outbox.
 #[derive(Debug, Clone)]
-pub enum Out {
+pub(crate) enum Out {
     /// A response or a notification that is simply lost if never written.
     Frame(Bytes),
     /// A `peer.message` DM: if it is never written, the message goes back to the
@@ -35,7 +36,7 @@ pub enum Out {
 
 impl Out {
     /// The bytes to write.
-    pub fn frame(&self) -> Option<&Bytes> {
+    pub(crate) fn frame(&self) -> Option<&Bytes> {
         match self {
             Out::Frame(f) | Out::Dm { frame: f, .. } | Out::Backlog { frame: f, .. } => Some(f),
             Out::Close => None,
@@ -54,7 +55,7 @@ impl Out {
     }
 
     /// The store row to re-queue if this item is never written.
-    pub fn dm_seq(&self) -> Option<i64> {
+    pub(crate) fn dm_seq(&self) -> Option<i64> {
         match self {
             Out::Dm { seq, .. } => Some(*seq),
             Out::Backlog { seq, .. } => *seq,
@@ -66,11 +67,42 @@ impl Out {
 /// Bytes of re-sent stored messages a connection may have unwritten on top of the
 /// slow-reader limit: room for a full DM queue of large messages, while a client
 /// that keeps asking for replays without reading still has a ceiling.
-pub const MAX_BACKLOG_BYTES: usize = 256 * 1024 * 1024;
+pub(crate) const MAX_BACKLOG_BYTES: usize = 256 * 1024 * 1024;
 
-/// The sending side, cheap to clone; held by the router and the store.
+/// The outboxes of the open connections, by id: owned by the event loop, used
+/// by the store to push a batch's frames once it has committed.
+#[derive(Debug, Default)]
+pub(crate) struct Outboxes(HashMap<ConnId, Outbox>);
+
+impl Outboxes {
+    /// Registers a new connection's outbox.
+    pub(crate) fn insert(&mut self, conn: ConnId, outbox: Outbox) {
+        self.0.insert(conn, outbox);
+    }
+
+    /// Queues `out` for `conn` (see [`Outbox::push`]; `first` says whether it
+    /// is the connection's first frame of the batch). A close is the last item
+    /// a connection gets, so its outbox leaves the registry with it. Gives `out`
+    /// back when the connection is gone or cut off.
+    pub(crate) fn push(&mut self, conn: ConnId, out: Out, first: bool) -> Result<(), Out> {
+        let Some(outbox) = self.0.get(&conn) else {
+            return Err(out);
+        };
+        let close = matches!(out, Out::Close);
+        let pushed = match first {
+            true => outbox.push(out),
+            false => outbox.push_more(out),
+        };
+        if close {
+            self.0.remove(&conn);
+        }
+        pushed
+    }
+}
+
+/// The sending side, cheap to clone; held by the event loop's [`Outboxes`].
 #[derive(Debug, Clone)]
-pub struct Outbox {
+pub(crate) struct Outbox {
     inner: Arc<Inner>,
 }
 
@@ -83,20 +115,22 @@ struct Inner {
     backlog_bytes: AtomicUsize,
     max_bytes: usize,
     overflowed: AtomicBool,
-    /// Set once by a `peer.hello` with `ack: true`.
-    ack_mode: AtomicBool,
     /// Cancelled when the connection must end (overflow, shutdown, write error).
     cancel: CancellationToken,
 }
 
 /// The receiving side, owned by the writer task.
-pub struct OutboxReceiver {
+pub(crate) struct OutboxReceiver {
     inner: Arc<Inner>,
     rx: mpsc::UnboundedReceiver<Out>,
 }
 
 /// Creates a connection's outbox.
-pub fn outbox(id: ConnId, max_bytes: usize, cancel: CancellationToken) -> (Outbox, OutboxReceiver) {
+pub(crate) fn outbox(
+    id: ConnId,
+    max_bytes: usize,
+    cancel: CancellationToken,
+) -> (Outbox, OutboxReceiver) {
     // futures' channel allocates per item and frees on receipt; tokio's keeps
     // blocks of 32 slots per channel after a burst, which across a thousand mostly
     // idle connections was megabytes held for nothing.
@@ -108,7 +142,6 @@ pub fn outbox(id: ConnId, max_bytes: usize, cancel: CancellationToken) -> (Outbo
         backlog_bytes: AtomicUsize::new(0),
         max_bytes,
         overflowed: AtomicBool::new(false),
-        ack_mode: AtomicBool::new(false),
         cancel,
     });
     (
@@ -120,26 +153,12 @@ pub fn outbox(id: ConnId, max_bytes: usize, cancel: CancellationToken) -> (Outbo
 }
 
 impl Outbox {
-    pub fn id(&self) -> ConnId {
-        self.inner.id
-    }
-
-    /// Whether DMs to this connection stay pending until it acknowledges them.
-    pub fn ack_mode(&self) -> bool {
-        self.inner.ack_mode.load(Ordering::Relaxed)
-    }
-
-    /// Called by the router, before any DM can be routed here.
-    pub fn set_ack_mode(&self) {
-        self.inner.ack_mode.store(true, Ordering::Relaxed);
-    }
-
     /// Queues `out`, the first frame of a store batch for this connection. The
     /// limits are checked here, once per batch: a connection that already has more
     /// than `max_bytes` of live output unread, or more than [`MAX_BACKLOG_BYTES`] of
     /// re-sent messages on top, is cut off. Gives `out` back when the connection is
     /// gone or cut off.
-    pub fn push(&self, out: Out) -> Result<(), Out> {
+    pub(crate) fn push(&self, out: Out) -> Result<(), Out> {
         let inner = &self.inner;
         let queued = inner.queued_bytes.load(Ordering::Relaxed);
         let backlog = inner.backlog_bytes.load(Ordering::Relaxed);
@@ -160,7 +179,7 @@ impl Outbox {
     /// Queues a later frame of the same store batch: a burst that started within
     /// the limits is accepted whole, so a large queue drain still reaches a reader
     /// that keeps up.
-    pub fn push_more(&self, out: Out) -> Result<(), Out> {
+    pub(crate) fn push_more(&self, out: Out) -> Result<(), Out> {
         let inner = &self.inner;
         if inner.overflowed.load(Ordering::Relaxed) {
             return Err(out);
@@ -178,14 +197,14 @@ impl Outbox {
 
 impl OutboxReceiver {
     /// The next item, or None once every sender is gone.
-    pub async fn recv(&mut self) -> Option<Out> {
+    pub(crate) async fn recv(&mut self) -> Option<Out> {
         let out = self.rx.next().await?;
         self.written(&out);
         Some(out)
     }
 
     /// The next item if one is ready now.
-    pub fn try_recv(&mut self) -> Option<Out> {
+    pub(crate) fn try_recv(&mut self) -> Option<Out> {
         let out = self.rx.try_recv().ok()?;
         self.written(&out);
         Some(out)
@@ -201,7 +220,7 @@ impl OutboxReceiver {
     }
 
     /// Refuses further pushes and returns what was queued but never taken.
-    pub fn close(mut self) -> Vec<Out> {
+    pub(crate) fn close(mut self) -> Vec<Out> {
         self.rx.close();
         let mut rest = Vec::new();
         while let Ok(out) = self.rx.try_recv() {

@@ -7,7 +7,7 @@ use std::path::Path;
 
 /// Creates `dir` and any missing parents with mode `0700`; an existing
 /// directory is left as it is. `what` names it in the error.
-pub fn create(dir: &Path, what: &str) -> anyhow::Result<()> {
+pub(crate) fn create(dir: &Path, what: &str) -> anyhow::Result<()> {
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)

@@ -1,10 +1,12 @@
 //! The listener: claims the socket path safely, accepts same-user connections,
 //! and shuts everything down in order on SIGTERM/SIGINT.
 
+use crate::clock::Now;
 use crate::config::{Config, INFLIGHT_BYTES, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH};
 use crate::connection;
+use crate::event_loop::{self, Inbound};
 use crate::listen;
-use crate::router::{self, Inbound, Router};
+use crate::router::Router;
 use crate::store::Store;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
@@ -13,7 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 /// Runs the daemon until SIGTERM or SIGINT.
-pub async fn run(config: Config) -> anyhow::Result<()> {
+pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     raise_fd_limit();
     // Claim the path first, so a second daemon never touches a live one's
     // database; bind only once the store is ready (a 0.1 import may take a
@@ -33,7 +35,8 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(socket = %config.socket.display(), state_dir = %config.state_dir.display(), "listening");
 
     let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
-    let router_task = tokio::spawn(router::run(Router::new(next_seq), router_rx, store));
+    let router = Router::new(next_seq, Now::read().mono);
+    let router_task = tokio::spawn(event_loop::run(router, router_rx, store));
     let purge_tx = router_tx.clone();
     let purge_task = tokio::spawn(async move {
         let mut every = tokio::time::interval(PURGE_INTERVAL);

@@ -9,30 +9,30 @@
 use std::time::Duration;
 
 /// Silence after a busy spell before the free heap is released.
-pub const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(100);
+pub(crate) const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(100);
 /// Router events in one batch that make a busy spell.
-pub const BUSY_BATCH: usize = 64;
+pub(crate) const BUSY_BATCH: usize = 64;
 
 /// Whether a busy spell has ended without a trim yet.
 #[derive(Debug, Default)]
-pub struct Trimmer {
+pub(crate) struct Trimmer {
     busy: bool,
 }
 
 impl Trimmer {
     /// Notes a batch of `events` router events.
-    pub fn batch(&mut self, events: usize) {
+    pub(crate) fn batch(&mut self, events: usize) {
         self.busy |= events >= BUSY_BATCH;
     }
 
     /// How long the loop should wait for work before calling [`Trimmer::quiet`];
     /// None: wait as long as it takes.
-    pub fn patience(&self) -> Option<Duration> {
+    pub(crate) fn patience(&self) -> Option<Duration> {
         self.busy.then_some(QUIET_BEFORE_TRIM)
     }
 
     /// The wait ran out: release the free heap.
-    pub fn quiet(&mut self) {
+    pub(crate) fn quiet(&mut self) {
         self.busy = false;
         release_free_heap();
     }

@@ -26,19 +26,19 @@ macro_rules! re {
 /// One clean path segment: not empty, not `.`, not `..`.
 const SEGMENT: &str = r"(?:[^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)";
 
-pub fn sid(s: &str) -> bool {
+pub(crate) fn sid(s: &str) -> bool {
     re!(r"^sess_[A-Za-z0-9_-]{16}$").is_match(s)
 }
 
-pub fn alias(s: &str) -> bool {
+pub(crate) fn alias(s: &str) -> bool {
     re!(r"^[a-z][a-z0-9_-]{0,63}$").is_match(s) && !s.starts_with("sess_")
 }
 
-pub fn topic(s: &str) -> bool {
+pub(crate) fn topic(s: &str) -> bool {
     re!(r"^[^/#][^#]*$").is_match(s) && s.len() <= 256
 }
 
-pub fn home(s: &str) -> bool {
+pub(crate) fn home(s: &str) -> bool {
     static RE: OnceLock<Regex> = OnceLock::new();
     RE.get_or_init(|| Regex::new(&format!(r"^(?:~|~(?:/{SEGMENT})+|/|(?:/{SEGMENT})+)$")).unwrap())
         .is_match(s)
@@ -46,7 +46,7 @@ pub fn home(s: &str) -> bool {
 
 /// `Address::parse` as SPEC §1 reads, with its error precedence: scheme, then the
 /// part after the first `#`, then the home.
-pub fn address(s: &str) -> Result<Address<'_>, AddressError> {
+pub(crate) fn address(s: &str) -> Result<Address<'_>, AddressError> {
     if let Some(c) = re!(r"^topic:((?s).*)$").captures(s) {
         let name = c.get(1).unwrap().as_str();
         return if topic(name) {
@@ -73,7 +73,7 @@ pub fn address(s: &str) -> Result<Address<'_>, AddressError> {
 
 /// What SPEC §2 says `decode` must make of a line.
 #[derive(Debug, PartialEq)]
-pub enum Decoded {
+pub(crate) enum Decoded {
     Request {
         id: Option<Value>,
         method: String,
@@ -89,7 +89,7 @@ pub enum Decoded {
 /// The expected decoding of `line`, or None when serde_json's `Value` cannot
 /// stand in for a JSON parser: numbers beyond f64 and lone surrogate escapes are
 /// valid JSON text (RFC 8259 §6, §8.2) that `decode` rightly passes through raw.
-pub fn decode(line: &[u8]) -> Option<Decoded> {
+pub(crate) fn decode(line: &[u8]) -> Option<Decoded> {
     let rejected = |code, id, is_notification| Decoded::Rejected {
         code,
         id,
@@ -130,7 +130,7 @@ pub fn decode(line: &[u8]) -> Option<Decoded> {
 
 /// Panics unless `rpc::decode` agrees with [`decode`] on `line`; returns whether
 /// the line was in the oracle's domain.
-pub fn check_decode(line: &[u8]) -> bool {
+pub(crate) fn check_decode(line: &[u8]) -> bool {
     let actual = rpc::decode(line);
     let Some(expected) = decode(line) else {
         return false;
@@ -193,7 +193,7 @@ pub fn check_decode(line: &[u8]) -> bool {
 /// Python's `fnmatch.fnmatchcase`, asked through one long-lived `python3`
 /// process: one JSON `[pattern, text]` line in, `1`, `0` or `E` (Python raised)
 /// out.
-pub struct Fnmatch {
+pub(crate) struct Fnmatch {
     _child: Child,
     stdin: ChildStdin,
     stdout: BufReader<ChildStdout>,
@@ -213,7 +213,7 @@ for line in sys.stdin.buffer:
 
 impl Fnmatch {
     /// The shared process, started on first use.
-    pub fn shared() -> &'static Mutex<Fnmatch> {
+    pub(crate) fn shared() -> &'static Mutex<Fnmatch> {
         static PROCESS: OnceLock<Mutex<Fnmatch>> = OnceLock::new();
         PROCESS.get_or_init(|| {
             let mut child = Command::new("python3")
@@ -233,7 +233,7 @@ impl Fnmatch {
     }
 
     /// Python's answer, or None when Python itself raised.
-    pub fn matches(&mut self, pattern: &str, text: &str) -> Option<bool> {
+    pub(crate) fn matches(&mut self, pattern: &str, text: &str) -> Option<bool> {
         let mut line = serde_json::to_vec(&(pattern, text)).unwrap();
         line.push(b'\n');
         self.stdin.write_all(&line).expect("python3 reads");
@@ -249,7 +249,7 @@ impl Fnmatch {
 }
 
 /// Panics unless `Glob` agrees with Python on `pattern` against `text`.
-pub fn check_glob(pattern: &str, text: &str) {
+pub(crate) fn check_glob(pattern: &str, text: &str) {
     let expected = Fnmatch::shared().lock().unwrap().matches(pattern, text);
     if let Some(expected) = expected {
         let actual = peer_proto::glob::Glob::new(pattern).matches(text);

@@ -7,10 +7,17 @@
 mod render;
 
 use clap::Subcommand;
-use peer_client::{connect_hello, ClientError, Connection, Hello, Notifications};
+use peer_client::{connect_hello, ClientError, Connection, Notifications};
+use peer_proto::api::{
+    self, HelloParams, HistoryParams, NoParams, PublishParams, SendParams, WatchParams,
+    WATCH_MESSAGES,
+};
 use peer_proto::home::canonical_home;
+use peer_proto::method;
 use peer_proto::VERSION;
-use serde_json::{json, Value};
+use serde::Serialize;
+use serde_json::value::RawValue;
+use serde_json::Value;
 use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::process::ExitCode;
@@ -21,7 +28,7 @@ const EXIT_DAEMON_ERROR: u8 = 1;
 const EXIT_NOT_RUNNING: u8 = 3;
 
 #[derive(Debug, Subcommand)]
-pub enum Command {
+pub(crate) enum Command {
     /// Daemon version, uptime, connections, sessions, queued DMs, database size
     Status {
         #[arg(long)]
@@ -81,7 +88,7 @@ pub enum Command {
 }
 
 /// Runs `command` against the daemon at `socket`.
-pub fn run(command: Command, socket: &Path) -> ExitCode {
+pub(crate) fn run(command: Command, socket: &Path) -> ExitCode {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -108,25 +115,32 @@ fn fail(message: &str, code: u8) -> ExitCode {
 }
 
 /// A BODY argument: JSON if it parses, else the text as a string.
-fn body(text: &str) -> Value {
-    serde_json::from_str(text).unwrap_or_else(|_| Value::String(text.to_owned()))
+fn body(text: &str) -> Box<RawValue> {
+    RawValue::from_string(text.to_owned())
+        .or_else(|_| serde_json::value::to_raw_value(text))
+        .unwrap_or_else(|_| RawValue::NULL.to_owned())
 }
 
 /// An operator connection, its home being the current directory.
 async fn connect(socket: &Path) -> Result<(Connection, Notifications), ClientError> {
     let cwd = std::env::current_dir().ok();
-    let user_home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let user_home = peer_proto::paths::user_home();
     let home = cwd
         .and_then(|d| canonical_home(d.to_str()?, user_home.as_deref()))
         .unwrap_or_else(|| "/".to_owned());
-    let hello = Hello::operator(home).client("blemees-peerd", VERSION);
+    let hello = HelloParams::operator(home).client("blemees-peerd", VERSION);
     let (conn, notes, _) = connect_hello(socket, &hello).await?;
     Ok((conn, notes))
 }
 
-/// Prints `value` as JSON or, for people, as `text(value)`.
-fn print(json: bool, value: &Value, text: impl FnOnce(&Value) -> String) {
-    let out = if json { value.to_string() } else { text(value) };
+/// Prints a result as JSON or, for people, as `text` of its JSON.
+fn print(json: bool, result: &impl Serialize, text: impl FnOnce(&Value) -> String) {
+    let value = serde_json::to_value(result).unwrap_or_default();
+    let out = if json {
+        value.to_string()
+    } else {
+        text(&value)
+    };
     let mut stdout = std::io::stdout().lock();
     let _ = writeln!(stdout, "{}", out.trim_end());
 }
@@ -135,15 +149,15 @@ async fn execute(command: Command, socket: &Path) -> Result<(), ClientError> {
     let (conn, notes) = connect(socket).await?;
     match command {
         Command::Status { json } => {
-            let status = conn.call("peer.status", json!({})).await?;
+            let status = conn.request::<api::Status>(&NoParams {}).await?;
             print(json, &status, render::status);
         }
         Command::Peers { json } => {
-            let peers = conn.call("peer.list_peers", json!({})).await?;
+            let peers = conn.request::<api::ListPeers>(&NoParams {}).await?;
             print(json, &peers, render::peers);
         }
         Command::Topics { json } => {
-            let topics = conn.call("peer.list_topics", json!({})).await?;
+            let topics = conn.request::<api::ListTopics>(&NoParams {}).await?;
             print(json, &topics, render::topics);
         }
         Command::History {
@@ -152,8 +166,12 @@ async fn execute(command: Command, socket: &Path) -> Result<(), ClientError> {
             since,
             json,
         } => {
-            let params = json!({"address": address, "limit": limit, "since": since});
-            let history = conn.call("peer.history", params).await?;
+            let params = HistoryParams {
+                address,
+                since,
+                limit: Some(limit),
+            };
+            let history = conn.request::<api::History>(&params).await?;
             let style = render::Style::plain();
             print(json, &history, |h| render::history(h, &style));
         }
@@ -163,8 +181,12 @@ async fn execute(command: Command, socket: &Path) -> Result<(), ClientError> {
             reply_to,
             json,
         } => {
-            let params = json!({"to": to, "body": body(&text), "reply_to": reply_to});
-            let sent = conn.call("peer.send", params).await?;
+            let params = SendParams {
+                to,
+                body: body(&text),
+                reply_to,
+            };
+            let sent = conn.request::<api::Send>(&params).await?;
             print(json, &sent, render::sent);
         }
         Command::Publish {
@@ -172,8 +194,11 @@ async fn execute(command: Command, socket: &Path) -> Result<(), ClientError> {
             body: text,
             json,
         } => {
-            let params = json!({"topic": topic, "body": body(&text)});
-            let published = conn.call("peer.publish", params).await?;
+            let params = PublishParams {
+                topic,
+                body: body(&text),
+            };
+            let published = conn.request::<api::Publish>(&params).await?;
             print(json, &published, render::published);
         }
         Command::Watch { from, to, json } => watch(conn, notes, from, to, json).await?,
@@ -192,15 +217,19 @@ async fn watch(
     let everything = || vec!["*".to_owned()];
     let from = if from.is_empty() { everything() } else { from };
     let to = if to.is_empty() { everything() } else { to };
-    let params = json!({"include": ["messages"], "from_filter": from, "to_filter": to});
-    conn.call("peer.watch", params).await?;
+    let params = WatchParams {
+        include: Some(vec![WATCH_MESSAGES.to_owned()]),
+        from_filter: Some(from),
+        to_filter: Some(to),
+    };
+    conn.request::<api::Watch>(&params).await?;
     let style = if std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none() {
         render::Style::colour()
     } else {
         render::Style::plain()
     };
     while let Some(note) = notes.recv().await {
-        if note.method != "peer.wire_message" {
+        if note.method != method::WIRE_MESSAGE {
             continue;
         }
         let line = if json {

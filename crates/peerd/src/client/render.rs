@@ -7,10 +7,10 @@ use serde_json::Value;
 use std::fmt::Write;
 
 /// Longest body preview in a message line, in characters.
-pub const PREVIEW_CHARS: usize = 120;
+pub(crate) const PREVIEW_CHARS: usize = 120;
 
 /// ANSI colours for a terminal, or none.
-pub struct Style {
+pub(crate) struct Style {
     dim: &'static str,
     from: &'static str,
     to: &'static str,
@@ -18,7 +18,7 @@ pub struct Style {
 }
 
 impl Style {
-    pub fn plain() -> Style {
+    pub(crate) fn plain() -> Style {
         Style {
             dim: "",
             from: "",
@@ -27,7 +27,7 @@ impl Style {
         }
     }
 
-    pub fn colour() -> Style {
+    pub(crate) fn colour() -> Style {
         Style {
             dim: "\x1b[2m",
             from: "\x1b[36m",
@@ -49,7 +49,7 @@ fn local(ts: Option<f64>, format: &str) -> String {
 }
 
 /// A body on one line, strings without quotes, cut at [`PREVIEW_CHARS`].
-pub fn preview(body: &Value) -> String {
+pub(crate) fn preview(body: &Value) -> String {
     let text = match body {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -84,7 +84,7 @@ fn summary(m: &Value, style: &Style) -> String {
 }
 
 /// One line of `watch`: time, sender → address, what happened, body.
-pub fn wire_line(m: &Value, style: &Style) -> String {
+pub(crate) fn wire_line(m: &Value, style: &Style) -> String {
     let fate = match (m["delivered"].as_u64(), m["queued"].as_bool()) {
         (_, Some(true)) => " [queued]".to_owned(),
         (Some(n), _) => format!(" [{n}]"),
@@ -101,7 +101,7 @@ pub fn wire_line(m: &Value, style: &Style) -> String {
     )
 }
 
-pub fn history(result: &Value, style: &Style) -> String {
+pub(crate) fn history(result: &Value, style: &Style) -> String {
     let mut out = String::new();
     for m in result["messages"].as_array().into_iter().flatten() {
         let when = local(m["ts"].as_f64(), "%Y-%m-%d %H:%M:%S");
@@ -118,7 +118,7 @@ pub fn history(result: &Value, style: &Style) -> String {
     out
 }
 
-pub fn status(s: &Value) -> String {
+pub(crate) fn status(s: &Value) -> String {
     let mut out = String::new();
     for key in [
         "server_version",
@@ -164,7 +164,7 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
     out
 }
 
-pub fn peers(result: &Value) -> String {
+pub(crate) fn peers(result: &Value) -> String {
     let mut rows = Vec::new();
     for peer in result["peers"].as_array().into_iter().flatten() {
         for s in peer["sessions"].as_array().into_iter().flatten() {
@@ -188,7 +188,7 @@ pub fn peers(result: &Value) -> String {
     table(&["HOME", "SID", "ALIAS", "SUBSCRIPTIONS"], rows)
 }
 
-pub fn topics(result: &Value) -> String {
+pub(crate) fn topics(result: &Value) -> String {
     let rows: Vec<Vec<String>> = result["topics"]
         .as_array()
         .into_iter()
@@ -207,7 +207,7 @@ pub fn topics(result: &Value) -> String {
     table(&["TOPIC", "SUBSCRIBERS", "LAST MESSAGE"], rows)
 }
 
-pub fn sent(r: &Value) -> String {
+pub(crate) fn sent(r: &Value) -> String {
     let id = r["message_id"].as_str().unwrap_or("?");
     match r["queued"].as_bool() {
         Some(true) => format!("queued {id} (no live recipient yet)"),
@@ -215,7 +215,7 @@ pub fn sent(r: &Value) -> String {
     }
 }
 
-pub fn published(r: &Value) -> String {
+pub(crate) fn published(r: &Value) -> String {
     format!(
         "published {} to {} subscriber(s)",
         r["message_id"].as_str().unwrap_or("?"),

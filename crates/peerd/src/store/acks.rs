@@ -2,21 +2,33 @@
 //!
 //! Kept by the store, beside the rows it updates, so that holding, acking
 //! and releasing fall in the same order as every other operation. A DM sent to a
-//! home can be held by several connections at once; its row stays "pending"
+//! home can be held by several connections at once; its row stays held
 //! until the last holder acknowledges it.
 
 use crate::outbox::ConnId;
 use std::collections::{HashMap, HashSet};
 
 #[derive(Debug, Default)]
-pub struct Acks {
+pub(crate) struct Acks {
+    /// Connections that said hello with `ack: true`.
+    ack_mode: HashSet<ConnId>,
     by_conn: HashMap<ConnId, HashSet<i64>>,
     holders: HashMap<i64, u32>,
 }
 
 impl Acks {
+    /// From now on, DMs handed to `conn` are held until it acknowledges them.
+    pub(crate) fn enable(&mut self, conn: ConnId) {
+        self.ack_mode.insert(conn);
+    }
+
+    /// Whether `conn` is in ack mode.
+    pub(crate) fn enabled(&self, conn: ConnId) -> bool {
+        self.ack_mode.contains(&conn)
+    }
+
     /// Records that `conn` holds `seq`; false if it already did.
-    pub fn hold(&mut self, conn: ConnId, seq: i64) -> bool {
+    pub(crate) fn hold(&mut self, conn: ConnId, seq: i64) -> bool {
         let added = self.by_conn.entry(conn).or_default().insert(seq);
         if added {
             *self.holders.entry(seq).or_default() += 1;
@@ -26,13 +38,14 @@ impl Acks {
 
     /// `conn` acknowledged `seq`. Returns None if it did not hold it, else whether it
     /// was the last holder.
-    pub fn ack(&mut self, conn: ConnId, seq: i64) -> Option<bool> {
+    pub(crate) fn ack(&mut self, conn: ConnId, seq: i64) -> Option<bool> {
         let held = self.by_conn.get_mut(&conn)?.remove(&seq);
         held.then(|| self.drop_holder(seq))
     }
 
     /// `conn` is gone: the DMs it held and never acknowledged.
-    pub fn release(&mut self, conn: ConnId) -> Vec<i64> {
+    pub(crate) fn release(&mut self, conn: ConnId) -> Vec<i64> {
+        self.ack_mode.remove(&conn);
         let held: Vec<i64> = self.by_conn.remove(&conn).into_iter().flatten().collect();
         for seq in &held {
             self.drop_holder(*seq);

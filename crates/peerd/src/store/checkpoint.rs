@@ -16,22 +16,22 @@ use std::thread::JoinHandle;
 use std::time::Duration;
 
 /// How often the WAL is folded into the database.
-pub const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
+pub(crate) const CHECKPOINT_INTERVAL: Duration = Duration::from_millis(500);
 /// Page cache of the checkpoint connection, as SQLite's negative KiB count.
 const CHECKPOINT_CACHE_KIB: i64 = -64;
 /// WAL size past which a checkpoint also restarts the log. Passive checkpoints
 /// never catch up with a writer that never pauses, so under sustained traffic the
 /// WAL would only grow; a restart briefly holds the writer back to bound it.
-pub const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
+pub(crate) const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
 
 /// The running checkpoint thread; stops (and is joined) when dropped.
-pub struct Checkpointer {
+pub(crate) struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
     thread: Option<JoinHandle<()>>,
 }
 
 impl Checkpointer {
-    pub fn start(db_path: &Path) -> anyhow::Result<Checkpointer> {
+    pub(crate) fn start(db_path: &Path) -> anyhow::Result<Checkpointer> {
         let mut wal = db_path.as_os_str().to_owned();
         wal.push("-wal");
         let conn = Connection::open(db_path)

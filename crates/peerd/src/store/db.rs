@@ -2,6 +2,7 @@
 //! transaction), so the batching worker can compose them and tests can exercise
 //! them on a real file without the rest of the daemon.
 
+use crate::op::Kind;
 use peer_proto::identity::message_id_seq;
 use peer_proto::Message;
 use rusqlite::{params, Connection, OptionalExtension, Row};
@@ -9,20 +10,13 @@ use serde_json::value::RawValue;
 
 /// Where a DM stands; topic messages are always [`State::Done`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum State {
+pub(crate) enum State {
     /// History only.
     Done = 0,
     /// Waiting in the queue of its `to` address.
     Queued = 1,
     /// Handed to an ack-mode connection, not yet acknowledged.
-    Pending = 2,
-}
-
-/// What a stored row is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Kind {
-    Dm = 0,
-    Topic = 1,
+    Held = 2,
 }
 
 const COLUMNS: &str = "seq, message_id, from_addr, from_alias, to_addr, body, reply_to, ts";
@@ -47,7 +41,7 @@ fn message(row: &Row) -> rusqlite::Result<Message> {
 /// Stores `m` (whose `seq` is set) in `state`. `stored_at` is when this daemon
 /// took it in: the message's own `ts`, except for messages imported from 0.1,
 /// whose retention period starts at the import.
-pub fn insert(
+pub(crate) fn insert(
     c: &Connection,
     m: &Message,
     kind: Kind,
@@ -87,7 +81,7 @@ pub fn insert(
 }
 
 /// Keeps only the newest `maxlen` queued DMs of `to`; older ones stay in history.
-pub fn trim_queue(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
+pub(crate) fn trim_queue(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
     c.prepare_cached(
         "UPDATE messages SET state = 0 WHERE state = 1 AND to_addr = ?1 AND seq <=
            (SELECT seq FROM messages WHERE state = 1 AND to_addr = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
@@ -96,7 +90,7 @@ pub fn trim_queue(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<u
 }
 
 /// Keeps only the newest `maxlen` messages of the topic ring `to`.
-pub fn trim_ring(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
+pub(crate) fn trim_ring(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<usize> {
     c.prepare_cached(
         "DELETE FROM messages WHERE to_addr = ?1 AND seq <=
            (SELECT seq FROM messages WHERE to_addr = ?1 ORDER BY seq DESC LIMIT 1 OFFSET ?2)",
@@ -106,7 +100,7 @@ pub fn trim_ring(c: &Connection, to: &str, maxlen: usize) -> rusqlite::Result<us
 
 /// Takes the queued DMs of `addresses`, oldest first across all of them, that pass
 /// `accept`, moving them to `then`; those that do not pass stay queued.
-pub fn take_queued(
+pub(crate) fn take_queued(
     c: &Connection,
     addresses: &[String],
     accept: impl Fn(&Message) -> bool,
@@ -131,7 +125,7 @@ pub fn take_queued(
 }
 
 /// Moves one DM to `state`.
-pub fn set_state(c: &Connection, seq: i64, state: State) -> rusqlite::Result<()> {
+pub(crate) fn set_state(c: &Connection, seq: i64, state: State) -> rusqlite::Result<()> {
     c.prepare_cached("UPDATE messages SET state = ?2 WHERE seq = ?1 AND kind = 0")?
         .execute(params![seq, state as i64])?;
     Ok(())
@@ -139,7 +133,7 @@ pub fn set_state(c: &Connection, seq: i64, state: State) -> rusqlite::Result<()>
 
 /// Marks an acknowledged DM done, unless it went back to its queue meanwhile
 /// (another holder disconnected without acknowledging it).
-pub fn settle(c: &Connection, seq: i64) -> rusqlite::Result<()> {
+pub(crate) fn settle(c: &Connection, seq: i64) -> rusqlite::Result<()> {
     c.prepare_cached("UPDATE messages SET state = 0 WHERE seq = ?1 AND state = 2")?
         .execute([seq])?;
     Ok(())
@@ -150,7 +144,7 @@ pub fn settle(c: &Connection, seq: i64) -> rusqlite::Result<()> {
 /// Our ids encode their seq, so they are found through the table's own key; only
 /// ids minted elsewhere (imported from 0.1) are looked up in `foreign_ids`. This
 /// spares every insert an index write on a random-looking key.
-pub fn seq_of(c: &Connection, message_id: &str) -> rusqlite::Result<Option<i64>> {
+pub(crate) fn seq_of(c: &Connection, message_id: &str) -> rusqlite::Result<Option<i64>> {
     if let Some(seq) = message_id_seq(message_id).and_then(|s| i64::try_from(s).ok()) {
         let ours: Option<i64> = c
             .prepare_cached("SELECT seq FROM messages WHERE seq = ?1 AND message_id = ?2")?
@@ -169,13 +163,13 @@ pub fn seq_of(c: &Connection, message_id: &str) -> rusqlite::Result<Option<i64>>
 
 /// Puts every DM still awaiting an ack back in its queue: at start-up, because the
 /// connections that held them belonged to a daemon that is gone.
-pub fn requeue_all_pending(c: &Connection) -> rusqlite::Result<usize> {
+pub(crate) fn requeue_all_held(c: &Connection) -> rusqlite::Result<usize> {
     c.execute("UPDATE messages SET state = 1 WHERE state = 2", [])
 }
 
 /// Puts messages back in their DM queues (they were handed to a connection that
 /// closed before writing them).
-pub fn requeue(c: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
+pub(crate) fn requeue(c: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
     for seq in seqs {
         set_state(c, *seq, State::Queued)?;
     }
@@ -183,7 +177,7 @@ pub fn requeue(c: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
 }
 
 /// The newest `n` messages to `to`, oldest first.
-pub fn last(c: &Connection, to: &str, n: u64) -> rusqlite::Result<Vec<Message>> {
+pub(crate) fn last(c: &Connection, to: &str, n: u64) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = c.prepare_cached(&format!(
         "SELECT * FROM (SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 ORDER BY seq DESC LIMIT ?2)
          ORDER BY seq"
@@ -195,7 +189,7 @@ pub fn last(c: &Connection, to: &str, n: u64) -> rusqlite::Result<Vec<Message>> 
 
 /// Up to `limit` messages to `to` after the message `since`, oldest first; when
 /// `since` is absent or unknown, the newest `limit`.
-pub fn history(
+pub(crate) fn history(
     c: &Connection,
     to: &str,
     since: Option<&str>,
@@ -219,21 +213,21 @@ pub fn history(
 }
 
 /// Every topic with stored messages, with the time of its newest.
-pub fn topics(c: &Connection) -> rusqlite::Result<Vec<(String, f64)>> {
+pub(crate) fn topics(c: &Connection) -> rusqlite::Result<Vec<(String, f64)>> {
     let mut stmt = c.prepare_cached("SELECT name, last_ts FROM topics")?;
     let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
     rows.collect()
 }
 
 /// How many DMs wait in queues.
-pub fn queued_count(c: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn queued_count(c: &Connection) -> rusqlite::Result<i64> {
     c.prepare_cached("SELECT count(*) FROM messages WHERE state = 1")?
         .query_row([], |r| r.get(0))
 }
 
 /// The highest `seq` ever handed out, so numbering goes on after a restart even if
 /// the newest rows were purged.
-pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
+pub(crate) fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row(
         "SELECT max(coalesce((SELECT max(seq) FROM messages), 0),
                     coalesce((SELECT value FROM meta WHERE key = 'max_seq'), 0))",
@@ -249,7 +243,7 @@ pub fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
 /// Rows are stored in `seq` order and `stored_at` grows with `seq`, so expired rows
 /// are always a prefix of the table: walking it from the start needs no index on
 /// time, which would cost a page write on every insert.
-pub fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Result<usize> {
+pub(crate) fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Result<usize> {
     let high = max_seq(c)?;
     c.prepare_cached(
         "INSERT INTO meta (key, value) VALUES ('max_seq', ?1)
@@ -418,7 +412,7 @@ mod ack_tests {
     use crate::store::schema;
 
     #[test]
-    fn pending_dms_settle_on_ack_and_return_to_their_queue_after_a_crash() {
+    fn held_dms_settle_on_ack_and_return_to_their_queue_after_a_crash() {
         let dir = tempfile::tempdir().unwrap();
         let c = schema::open(&dir.path().join("t.db")).unwrap();
         for seq in 1..=3 {
@@ -435,7 +429,7 @@ mod ack_tests {
             insert(&c, &m, Kind::Dm, State::Queued, 1.0).unwrap();
         }
         let addrs = ["home:~/q".to_string()];
-        let taken = take_queued(&c, &addrs, |_| true, State::Pending).unwrap();
+        let taken = take_queued(&c, &addrs, |_| true, State::Held).unwrap();
         assert_eq!(taken.len(), 3);
         assert_eq!(queued_count(&c).unwrap(), 0);
         assert_eq!(seq_of(&c, "msg_2").unwrap(), Some(2));
@@ -446,9 +440,9 @@ mod ack_tests {
         settle(&c, 3).unwrap();
         assert_eq!(queued_count(&c).unwrap(), 1);
         assert_eq!(
-            requeue_all_pending(&c).unwrap(),
+            requeue_all_held(&c).unwrap(),
             1,
-            "only msg_1 was still pending"
+            "only msg_1 was still held"
         );
         let again = take_queued(&c, &addrs, |_| true, State::Done).unwrap();
         assert_eq!(

@@ -7,7 +7,8 @@
 //! same files again and the duplicates are skipped by message id, so an import
 //! can be interrupted at any point without losing or doubling a message.
 
-use super::db::{self, Kind, State};
+use super::db::{self, State};
+use crate::op::Kind;
 use anyhow::Context;
 use peer_proto::address::Address;
 use peer_proto::Message;
@@ -16,22 +17,22 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 /// Where imported files are moved, inside the state directory.
-pub const IMPORTED_DIR: &str = "imported-0.1";
+pub(crate) const IMPORTED_DIR: &str = "imported-0.1";
 
 /// What an import did, for the log.
 #[derive(Debug, Default, PartialEq, Eq)]
-pub struct Report {
-    pub files: usize,
-    pub dms: usize,
-    pub topic_messages: usize,
-    pub corrupt_lines: usize,
-    pub duplicates: usize,
+pub(crate) struct Report {
+    pub(crate) files: usize,
+    pub(crate) dms: usize,
+    pub(crate) topic_messages: usize,
+    pub(crate) corrupt_lines: usize,
+    pub(crate) duplicates: usize,
 }
 
 /// Imports any 0.1 files under `state_dir`, numbering messages from `next_seq`.
 /// Returns the report and the next free seq. Does nothing (and reads no file)
 /// when there are none.
-pub fn import_0_1(
+pub(crate) fn import_0_1(
     conn: &mut Connection,
     state_dir: &Path,
     next_seq: i64,
@@ -74,7 +75,7 @@ pub fn import_0_1(
             Kind::Dm => State::Queued,
             Kind::Topic => State::Done,
         };
-        db::insert(&tx, &m, kind, state, super::now())?;
+        db::insert(&tx, &m, kind, state, crate::clock::Now::read().unix)?;
         match kind {
             Kind::Dm => {
                 db::trim_queue(&tx, &m.to, dm_maxlen)?;

@@ -15,114 +15,27 @@ mod acks;
 mod checkpoint;
 mod db;
 mod import;
-pub mod schema;
-
-pub use db::Kind;
+pub(crate) mod schema;
 
 use acks::Acks;
 use db::State;
 
 use crate::config::{Config, PURGE_CHUNK};
-use crate::outbox::{ConnId, Out, Outbox};
+use crate::op::{Kind, LiveStatus, Op, Query, ReplyId};
+use crate::outbox::{ConnId, Out, Outboxes};
 use crate::private_dir;
 use bytes::Bytes;
-use peer_proto::glob::GlobSet;
-use peer_proto::message::method;
+use peer_proto::api::{AckResult, HistoryResult, ListTopicsResult, StatusResult, TopicEntry};
 use peer_proto::rpc::{error_frame, notification_frame, response_frame};
-use peer_proto::{ErrorCode, Message, RpcError};
+use peer_proto::{method, ErrorCode, Message, RpcError, VERSION};
 use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::value::RawValue;
-use serde_json::{json, Value};
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// A request id to answer; `None` for notifications (they get no answer).
-pub type ReplyId = Option<Box<RawValue>>;
-
-/// Live numbers the router knows, completed by the store for `peer.status`.
-#[derive(Debug, Serialize)]
-pub struct LiveStatus {
-    pub server_version: &'static str,
-    pub pid: u32,
-    pub uptime_s: f64,
-    pub connections: usize,
-    pub sessions: usize,
-}
-
-/// One operation, applied in order.
-#[derive(Debug)]
-pub enum Op {
-    /// Make `message` durable; `queued` also puts it in its DM queue.
-    Insert {
-        message: Message,
-        kind: Kind,
-        queued: bool,
-    },
-    /// Push notification frames once everything before them is durable.
-    Deliver(Vec<(Outbox, Out)>),
-    /// Push one frame to many connections (a broadcast, a fan-out): one shared
-    /// item instead of a pair per recipient, since with many sessions these are
-    /// most of what a batch holds.
-    Share { to: Vec<Outbox>, out: Out },
-    /// Push a response frame; on a failed commit it becomes an internal error.
-    Reply {
-        to: Outbox,
-        id: Box<RawValue>,
-        frame: Bytes,
-    },
-    /// Deliver (and dequeue) the queued DMs of `addresses` that pass `filter`.
-    Drain {
-        to: Outbox,
-        addresses: Vec<String>,
-        filter: GlobSet,
-    },
-    /// Re-send stored messages of topic address `address`: those after `since`
-    /// (the whole ring when that id is no longer in it), else the newest `last`.
-    Replay {
-        to: Outbox,
-        address: String,
-        last: u64,
-        since: Option<String>,
-    },
-    /// Answer `peer.history`.
-    History {
-        to: Outbox,
-        id: ReplyId,
-        address: String,
-        since: Option<String>,
-        limit: u32,
-    },
-    /// Answer `peer.list_topics`, given the live subscriber counts.
-    ListTopics {
-        to: Outbox,
-        id: ReplyId,
-        subscribers: BTreeMap<String, usize>,
-    },
-    /// Answer `peer.status`.
-    Status {
-        to: Outbox,
-        id: ReplyId,
-        live: LiveStatus,
-        topics_subscribed: Vec<String>,
-    },
-    /// Put DMs that were never written back into their queues.
-    Requeue(Vec<i64>),
-    /// `peer.ack`: the connection has the DMs `message_ids` and needs them no more.
-    Ack {
-        to: Outbox,
-        id: ReplyId,
-        message_ids: Vec<String>,
-    },
-    /// The connection is gone: DMs it held unacknowledged go back to their queues.
-    Release(ConnId),
-    /// Delete history older than the retention period.
-    Purge,
-}
 
 /// The open database and what the operations need beside it.
-pub struct Store {
+pub(crate) struct Store {
     conn: Connection,
     limits: Limits,
     acks: Acks,
@@ -133,10 +46,10 @@ pub struct Store {
 
 impl Store {
     /// Opens the database (creating the state directory `0700`), imports a 0.1
-    /// state dir if there is one, puts DMs left pending by the last run back in
+    /// state dir if there is one, puts DMs left held by the last run back in
     /// their queues, and starts the checkpointer. Returns the store and the next
     /// message `seq` to hand out.
-    pub fn open(config: &Config) -> anyhow::Result<(Store, i64)> {
+    pub(crate) fn open(config: &Config) -> anyhow::Result<(Store, i64)> {
         private_dir::create(&config.state_dir, "state directory")?;
         let mut conn = schema::open(&config.db_path())?;
         // Checkpoints run on their own thread (see `checkpoint`), never in a commit.
@@ -162,7 +75,7 @@ impl Store {
                 config.state_dir.join(import::IMPORTED_DIR).display()
             );
         }
-        let requeued = db::requeue_all_pending(&conn)?;
+        let requeued = db::requeue_all_held(&conn)?;
         if requeued > 0 {
             tracing::info!(
                 requeued,
@@ -187,33 +100,29 @@ impl Store {
     }
 
     /// Whether an expired-history purge has more chunks to delete.
-    pub fn purging(&self) -> bool {
+    pub(crate) fn purging(&self) -> bool {
         self.purging
     }
 
-    /// Applies `batch` in one transaction and pushes its frames after the commit.
-    pub fn run_batch(&mut self, batch: Vec<Op>) {
-        let mut pending = Pending::default();
+    /// Applies `batch` in one transaction and pushes its frames to `outboxes`
+    /// after the commit.
+    pub(crate) fn run_batch(&mut self, batch: Vec<Op>, outboxes: &mut Outboxes) {
+        let mut outgoing = Outgoing::default();
         let mut unwritten = Vec::new();
-        let result = self.apply_all(batch, &mut pending);
-        match result {
+        match self.apply_all(batch, &mut outgoing) {
             Ok(()) => {
                 // Each connection's limits are checked at its first frame of the
                 // batch; the rest of its burst follows that verdict.
                 let mut seen: HashSet<ConnId> = HashSet::new();
-                let mut push = |to: &Outbox, out: Out| {
-                    let pushed = match seen.insert(to.id()) {
-                        true => to.push(out),
-                        false => to.push_more(out),
-                    };
-                    if let Err(back) = pushed {
+                let mut push = |to: ConnId, out: Out| {
+                    if let Err(back) = outboxes.push(to, out, seen.insert(to)) {
                         unwritten.extend(back.dm_seq());
                     }
                 };
-                for delivery in pending.deliveries {
-                    match delivery {
-                        Delivery::One(to, out) => push(&to, out),
-                        Delivery::Many(to, out) => to.iter().for_each(|t| push(t, out.clone())),
+                for frame in outgoing.frames {
+                    match frame {
+                        Frame::One(to, out) => push(to, out),
+                        Frame::Many(to, out) => to.iter().for_each(|t| push(*t, out.clone())),
                     }
                 }
             }
@@ -223,9 +132,10 @@ impl Store {
                     ErrorCode::InternalError,
                     "storage failure; nothing was stored",
                 );
-                for (index, id) in pending.replies {
-                    if let Delivery::One(to, _) = &pending.deliveries[index] {
-                        let _ = to.push(Out::Frame(Bytes::from(error_frame(Some(&id), &error))));
+                for (index, id) in outgoing.responses {
+                    if let Frame::One(to, _) = &outgoing.frames[index] {
+                        let frame = Out::Frame(Bytes::from(error_frame(Some(&id), &error)));
+                        let _ = outboxes.push(*to, frame, false);
                     }
                 }
             }
@@ -241,11 +151,11 @@ impl Store {
         }
     }
 
-    fn apply_all(&mut self, batch: Vec<Op>, pending: &mut Pending) -> anyhow::Result<()> {
+    fn apply_all(&mut self, batch: Vec<Op>, outgoing: &mut Outgoing) -> anyhow::Result<()> {
         let tx = self.conn.transaction()?;
         let mut applier = Apply {
-            c: &tx,
-            pending,
+            tx: &tx,
+            outgoing,
             limits: &self.limits,
             acks: &mut self.acks,
         };
@@ -253,12 +163,12 @@ impl Store {
             applier.apply(op)?;
         }
         tx.commit()?;
-        self.purging = pending.purge_more;
+        self.purging = outgoing.purge_more;
         Ok(())
     }
 
     /// Folds the WAL into the database file, so a stopped daemon leaves one file.
-    pub fn close(self) {
+    pub(crate) fn close(self) {
         let Store {
             conn,
             _checkpointer,
@@ -271,52 +181,44 @@ impl Store {
     }
 }
 
-pub(crate) fn now() -> f64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0.0, |d| d.as_secs_f64())
-}
-
 /// Frames produced by a batch, pushed after it commits.
 #[derive(Default)]
-struct Pending {
-    deliveries: Vec<Delivery>,
-    /// Indexes into `deliveries` of responses, with their ids, to turn into errors
+struct Outgoing {
+    frames: Vec<Frame>,
+    /// Indexes into `frames` of responses, with their ids, to turn into errors
     /// if the commit fails.
-    replies: Vec<(usize, Box<RawValue>)>,
+    responses: Vec<(usize, Box<RawValue>)>,
     purge_more: bool,
 }
 
 /// A frame for one connection, or one shared by many.
-enum Delivery {
-    One(Outbox, Out),
-    Many(Vec<Outbox>, Out),
+enum Frame {
+    One(ConnId, Out),
+    Many(Vec<ConnId>, Out),
 }
 
-impl Pending {
-    fn push(&mut self, to: &Outbox, out: Out) {
-        self.deliveries.push(Delivery::One(to.clone(), out));
+impl Outgoing {
+    fn push(&mut self, to: ConnId, out: Out) {
+        self.frames.push(Frame::One(to, out));
     }
 
-    fn reply(&mut self, to: &Outbox, id: ReplyId, result: &impl Serialize) {
+    fn respond_with(&mut self, to: ConnId, id: Box<RawValue>, frame: Bytes) {
+        self.responses.push((self.frames.len(), id));
+        self.push(to, Out::Frame(frame));
+    }
+
+    fn respond(&mut self, to: ConnId, id: ReplyId, result: &impl Serialize) {
         if let Some(id) = id {
             let frame = Bytes::from(response_frame(&id, result));
-            self.replies.push((self.deliveries.len(), id));
-            self.push(to, Out::Frame(frame));
+            self.respond_with(to, id, frame);
         }
     }
 
-    fn messages(&mut self, to: &Outbox, messages: Vec<Message>, as_dm: bool) {
+    fn messages(&mut self, to: ConnId, messages: Vec<Message>, as_dm: bool) {
         for m in messages {
             let frame = Bytes::from(notification_frame(method::MESSAGE, &m));
-            let out = match (as_dm, m.seq) {
-                (true, Some(seq)) => Out::Backlog {
-                    frame,
-                    seq: Some(seq),
-                },
-                _ => Out::Backlog { frame, seq: None },
-            };
-            self.push(to, out);
+            let seq = m.seq.filter(|_| as_dm);
+            self.push(to, Out::Backlog { frame, seq });
         }
     }
 }
@@ -331,56 +233,48 @@ struct Limits {
 
 /// Applies operations inside one batch's transaction.
 struct Apply<'a> {
-    c: &'a Connection,
-    pending: &'a mut Pending,
+    tx: &'a Connection,
+    outgoing: &'a mut Outgoing,
     limits: &'a Limits,
     acks: &'a mut Acks,
 }
 
 impl Apply<'_> {
     fn apply(&mut self, op: Op) -> anyhow::Result<()> {
-        let c = self.c;
+        let tx = self.tx;
         match op {
             Op::Insert {
                 message,
                 kind,
                 queued,
             } => self.insert(&message, kind, queued)?,
-            Op::Deliver(frames) => {
-                for (to, out) in frames {
-                    self.hold_if_acked(&to, &out)?;
-                    self.pending.push(&to, out);
-                }
+            Op::Push { to, out } => {
+                self.hold_if_acked(to, &out)?;
+                self.outgoing.push(to, out);
             }
-            Op::Share { to, out } => {
+            Op::Fanout { to, out } => {
                 for t in &to {
-                    self.hold_if_acked(t, &out)?;
+                    self.hold_if_acked(*t, &out)?;
                 }
-                self.pending.deliveries.push(Delivery::Many(to, out));
+                self.outgoing.frames.push(Frame::Many(to, out));
             }
-            Op::Reply { to, id, frame } => {
-                self.pending
-                    .replies
-                    .push((self.pending.deliveries.len(), id));
-                self.pending.push(&to, Out::Frame(frame));
-            }
+            Op::Respond { to, id, frame } => self.outgoing.respond_with(to, id, frame),
+            Op::Answer { to, id, query } => self.answer(to, id, query)?,
+            Op::HoldForAck(conn) => self.acks.enable(conn),
             Op::Drain {
                 to,
                 addresses,
                 filter,
             } => {
-                let then = if to.ack_mode() {
-                    State::Pending
-                } else {
-                    State::Done
-                };
-                let taken = db::take_queued(c, &addresses, |m| filter.matches(&m.from), then)?;
-                if to.ack_mode() {
+                let ack_mode = self.acks.enabled(to);
+                let then = if ack_mode { State::Held } else { State::Done };
+                let taken = db::take_queued(tx, &addresses, |m| filter.matches(&m.from), then)?;
+                if ack_mode {
                     for seq in taken.iter().filter_map(|m| m.seq) {
-                        self.acks.hold(to.id(), seq);
+                        self.acks.hold(to, seq);
                     }
                 }
-                self.pending.messages(&to, taken, true);
+                self.outgoing.messages(to, taken, true);
             }
             Op::Replay {
                 to,
@@ -392,59 +286,50 @@ impl Apply<'_> {
                 let found = match since {
                     Some(id) => {
                         let whole_ring = u32::try_from(ring).unwrap_or(u32::MAX);
-                        db::history(c, &address, Some(&id), whole_ring)?
+                        db::history(tx, &address, Some(&id), whole_ring)?
                     }
-                    None => db::last(c, &address, last.min(ring))?,
+                    None => db::last(tx, &address, last.min(ring))?,
                 };
-                self.pending.messages(&to, found, false);
+                self.outgoing.messages(to, found, false);
             }
-            Op::History {
-                to,
-                id,
-                address,
-                since,
-                limit,
-            } => {
-                let messages = db::history(c, &address, since.as_deref(), limit)?;
-                self.pending
-                    .reply(&to, id, &json!({ "messages": messages }));
-            }
-            Op::ListTopics {
-                to,
-                id,
-                subscribers,
-            } => {
-                let topics = self.list_topics(subscribers)?;
-                self.pending.reply(&to, id, &json!({ "topics": topics }));
-            }
-            Op::Status {
-                to,
-                id,
-                live,
-                topics_subscribed,
-            } => {
-                let status = self.status(live, topics_subscribed)?;
-                self.pending.reply(&to, id, &status);
-            }
-            Op::Requeue(seqs) => db::requeue(c, &seqs)?,
-            Op::Ack {
-                to,
-                id,
-                message_ids,
-            } => {
-                let acked = self.ack(to.id(), &message_ids)?;
-                self.pending
-                    .reply(&to, id, &json!({"ok": true, "acked": acked}));
-            }
-            Op::Release(conn) => db::requeue(c, &self.acks.release(conn))?,
-            Op::Purge => {
-                let cutoff = now() - self.limits.retention_s;
-                let deleted = db::purge_before(c, cutoff, PURGE_CHUNK)?;
+            Op::Requeue(seqs) => db::requeue(tx, &seqs)?,
+            Op::Release(conn) => db::requeue(tx, &self.acks.release(conn))?,
+            Op::Purge { now } => {
+                let cutoff = now - self.limits.retention_s;
+                let deleted = db::purge_before(tx, cutoff, PURGE_CHUNK)?;
                 if deleted > 0 {
                     tracing::info!(deleted, "purged expired history");
                 }
                 // A full chunk means more to go: the worker goes on between batches.
-                self.pending.purge_more = deleted == PURGE_CHUNK;
+                self.outgoing.purge_more = deleted == PURGE_CHUNK;
+            }
+        }
+        Ok(())
+    }
+
+    fn answer(&mut self, to: ConnId, id: ReplyId, query: Query) -> anyhow::Result<()> {
+        let tx = self.tx;
+        match query {
+            Query::History {
+                address,
+                since,
+                limit,
+            } => {
+                let messages = db::history(tx, &address, since.as_deref(), limit)?;
+                self.outgoing.respond(to, id, &HistoryResult { messages });
+            }
+            Query::ListTopics { subscribers } => {
+                let topics = self.list_topics(subscribers)?;
+                self.outgoing.respond(to, id, &ListTopicsResult { topics });
+            }
+            Query::Status(live) => {
+                let status = self.status(live)?;
+                self.outgoing.respond(to, id, &status);
+            }
+            Query::Ack { message_ids } => {
+                let acked = self.ack(to, &message_ids)?;
+                self.outgoing
+                    .respond(to, id, &AckResult { acked, ok: true });
             }
         }
         Ok(())
@@ -452,21 +337,21 @@ impl Apply<'_> {
 
     fn insert(&mut self, message: &Message, kind: Kind, queued: bool) -> rusqlite::Result<()> {
         let state = if queued { State::Queued } else { State::Done };
-        db::insert(self.c, message, kind, state, message.ts)?;
+        db::insert(self.tx, message, kind, state, message.ts)?;
         match kind {
-            Kind::Topic => db::trim_ring(self.c, &message.to, self.limits.topic_maxlen)?,
-            Kind::Dm if queued => db::trim_queue(self.c, &message.to, self.limits.dm_maxlen)?,
+            Kind::Topic => db::trim_ring(self.tx, &message.to, self.limits.topic_maxlen)?,
+            Kind::Dm if queued => db::trim_queue(self.tx, &message.to, self.limits.dm_maxlen)?,
             Kind::Dm => 0,
         };
         Ok(())
     }
 
-    /// A DM handed to an ack-mode connection stays pending (on disk too, so a
+    /// A DM handed to an ack-mode connection stays held (on disk too, so a
     /// crash cannot lose it) until that connection acknowledges it.
-    fn hold_if_acked(&mut self, to: &Outbox, out: &Out) -> rusqlite::Result<()> {
-        if let (Some(seq), true) = (out.dm_seq(), to.ack_mode()) {
-            if self.acks.hold(to.id(), seq) {
-                db::set_state(self.c, seq, State::Pending)?;
+    fn hold_if_acked(&mut self, to: ConnId, out: &Out) -> rusqlite::Result<()> {
+        if let (Some(seq), true) = (out.dm_seq(), self.acks.enabled(to)) {
+            if self.acks.hold(to, seq) {
+                db::set_state(self.tx, seq, State::Held)?;
             }
         }
         Ok(())
@@ -476,11 +361,11 @@ impl Apply<'_> {
     fn ack(&mut self, conn: ConnId, message_ids: &[String]) -> rusqlite::Result<usize> {
         let mut acked = 0;
         for message_id in message_ids {
-            let Some(seq) = db::seq_of(self.c, message_id)? else {
+            let Some(seq) = db::seq_of(self.tx, message_id)? else {
                 continue;
             };
             match self.acks.ack(conn, seq) {
-                Some(true) => db::settle(self.c, seq)?,
+                Some(true) => db::settle(self.tx, seq)?,
                 Some(false) => {}
                 None => continue,
             }
@@ -490,25 +375,31 @@ impl Apply<'_> {
     }
 
     /// Topics with subscribers or stored messages, by name.
-    fn list_topics(&self, subscribers: BTreeMap<String, usize>) -> rusqlite::Result<Vec<Value>> {
+    fn list_topics(
+        &self,
+        subscribers: BTreeMap<String, usize>,
+    ) -> rusqlite::Result<Vec<TopicEntry>> {
         let mut topics: BTreeMap<String, (usize, Option<f64>)> = subscribers
             .into_iter()
             .map(|(name, n)| (name, (n, None)))
             .collect();
-        for (name, ts) in db::topics(self.c)? {
+        for (name, ts) in db::topics(self.tx)? {
             topics.entry(name).or_insert((0, None)).1 = Some(ts);
         }
         Ok(topics
             .into_iter()
-            .map(|(name, (subscribers, last))| {
-                json!({"name": name, "subscribers": subscribers, "last_message_at": last})
+            .map(|(name, (subscribers, last_message_at))| TopicEntry {
+                last_message_at,
+                name,
+                subscribers,
             })
             .collect())
     }
 
-    fn status(&self, live: LiveStatus, topics_subscribed: Vec<String>) -> anyhow::Result<Value> {
-        let mut names: BTreeSet<String> = db::topics(self.c)?.into_iter().map(|(n, _)| n).collect();
-        names.extend(topics_subscribed);
+    fn status(&self, live: LiveStatus) -> anyhow::Result<StatusResult> {
+        let mut names: BTreeSet<String> =
+            db::topics(self.tx)?.into_iter().map(|(n, _)| n).collect();
+        names.extend(live.topics_subscribed);
         let db_bytes: u64 = ["", "-wal"]
             .iter()
             .filter_map(|suffix| {
@@ -517,10 +408,15 @@ impl Apply<'_> {
                 std::fs::metadata(p).ok().map(|m| m.len())
             })
             .sum();
-        let mut status = serde_json::to_value(&live)?;
-        status["topics"] = json!(names.len());
-        status["queued_dms"] = json!(db::queued_count(self.c)?);
-        status["db_bytes"] = json!(db_bytes);
-        Ok(status)
+        Ok(StatusResult {
+            connections: live.connections,
+            db_bytes,
+            pid: std::process::id(),
+            queued_dms: u64::try_from(db::queued_count(self.tx)?)?,
+            server_version: VERSION.to_owned(),
+            sessions: live.sessions,
+            topics: names.len(),
+            uptime_s: live.uptime_s,
+        })
     }
 }

@@ -45,14 +45,14 @@ const MIGRATIONS: &[&str] = &[
 ];
 
 /// The schema version this build writes.
-pub const SCHEMA_VERSION: usize = MIGRATIONS.len();
+pub(crate) const SCHEMA_VERSION: usize = MIGRATIONS.len();
 
 /// Opens (creating if needed) the database at `path` in WAL mode and migrates it.
 ///
 /// `synchronous = NORMAL` in WAL mode makes every commit reach the OS before the
 /// daemon answers, so an answered message survives the daemon being killed; it
 /// trades the last moments before a power cut for not calling fsync per batch.
-pub fn open(path: &Path) -> anyhow::Result<Connection> {
+pub(crate) fn open(path: &Path) -> anyhow::Result<Connection> {
     let mut conn =
         Connection::open(path).with_context(|| format!("opening database {}", path.display()))?;
     conn.pragma_update(None, "journal_mode", "WAL")?;

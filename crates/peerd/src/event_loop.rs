@@ -1,0 +1,112 @@
+//! The event loop: the I/O half of the router. It takes every event that has
+//! arrived (up to [`STORE_BATCH`]), reads the clock, has the router turn each
+//! into operations, and has the store commit all of them in one transaction
+//! before their frames go out. It owns the connections' outboxes, so neither
+//! the router nor its operations hold a channel. Runs on the daemon's event
+//! thread beside the connections, so no event waits for a thread to wake.
+
+use crate::clock::Now;
+use crate::config::STORE_BATCH;
+use crate::op::Op;
+use crate::outbox::{ConnId, Outbox, Outboxes};
+use crate::router::{Event, Router};
+use crate::store::Store;
+use crate::trim::Trimmer;
+use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
+
+/// What connection tasks, the purge timer and shutdown send to the loop.
+#[derive(Debug)]
+pub(crate) enum Inbound {
+    /// A connection was accepted: its outbox joins the loop's registry.
+    Open { conn: ConnId, outbox: Outbox },
+    /// An event for the router. `permit` is the request line's share of the
+    /// in-flight byte budget, released once the store has applied everything
+    /// the event caused.
+    Event {
+        event: Event,
+        permit: Option<OwnedSemaphorePermit>,
+    },
+    /// DMs that were handed to a connection but never written to its socket.
+    Requeue(Vec<i64>),
+    /// Time to purge expired history.
+    Purge,
+    /// Tell subscribers, close every connection, close the store, then answer.
+    Shutdown(oneshot::Sender<()>),
+}
+
+/// Runs until every sender is gone or shutdown is asked for.
+pub(crate) async fn run(
+    mut router: Router,
+    mut inbound: mpsc::Receiver<Inbound>,
+    mut store: Store,
+) {
+    let mut outboxes = Outboxes::default();
+    let mut ops: Vec<Op> = Vec::new();
+    // Line budgets of the batch's requests, released once it is applied.
+    let mut permits = Vec::new();
+    let mut trimmer = Trimmer::default();
+    loop {
+        let first = if store.purging() {
+            // A long purge goes on between batches of traffic.
+            match inbound.try_recv() {
+                Ok(input) => input,
+                Err(mpsc::error::TryRecvError::Empty) => {
+                    let purge = Op::Purge {
+                        now: Now::read().unix,
+                    };
+                    store.run_batch(vec![purge], &mut outboxes);
+                    tokio::task::yield_now().await;
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
+            }
+        } else if let Some(patience) = trimmer.patience() {
+            match tokio::time::timeout(patience, inbound.recv()).await {
+                Ok(Some(input)) => input,
+                Ok(None) => break,
+                Err(_) => {
+                    trimmer.quiet();
+                    continue;
+                }
+            }
+        } else {
+            match inbound.recv().await {
+                Some(input) => input,
+                None => break,
+            }
+        };
+        let mut next = Some(first);
+        let mut taken = 0;
+        while let Some(input) = next.take() {
+            match input {
+                Inbound::Open { conn, outbox } => {
+                    outboxes.insert(conn, outbox);
+                    ops.extend(router.handle(Event::Open(conn), Now::read()));
+                }
+                Inbound::Event { event, permit } => {
+                    permits.extend(permit);
+                    ops.extend(router.handle(event, Now::read()));
+                }
+                Inbound::Requeue(seqs) => ops.push(Op::Requeue(seqs)),
+                Inbound::Purge => ops.push(Op::Purge {
+                    now: Now::read().unix,
+                }),
+                Inbound::Shutdown(done) => {
+                    store.run_batch(std::mem::take(&mut ops), &mut outboxes);
+                    store.run_batch(router.shutdown(), &mut outboxes);
+                    store.close();
+                    let _ = done.send(());
+                    return;
+                }
+            }
+            taken += 1;
+            if taken < STORE_BATCH {
+                next = inbound.try_recv().ok();
+            }
+        }
+        store.run_batch(std::mem::take(&mut ops), &mut outboxes);
+        permits.clear();
+        trimmer.batch(taken);
+    }
+    store.close();
+}

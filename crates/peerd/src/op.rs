@@ -1,0 +1,110 @@
+//! What the router decides, as plain data: the store applies these in order in
+//! one transaction, then pushes their frames. Connections are named by id; the
+//! event loop owns their outboxes, so nothing here can touch a socket.
+
+use crate::outbox::{ConnId, Out};
+use bytes::Bytes;
+use peer_proto::glob::GlobSet;
+use peer_proto::{Message, RpcError};
+use serde_json::value::RawValue;
+use std::collections::BTreeMap;
+
+/// A request id to answer; `None` for notifications (they get no answer).
+pub(crate) type ReplyId = Option<Box<RawValue>>;
+
+/// Whether a stored message is a DM or a topic message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Dm = 0,
+    Topic = 1,
+}
+
+/// Live numbers the router knows, completed by the store for `peer.status`.
+#[derive(Debug)]
+pub(crate) struct LiveStatus {
+    pub(crate) uptime_s: f64,
+    pub(crate) connections: usize,
+    pub(crate) sessions: usize,
+    /// Topics with live subscribers (the store adds those with stored messages).
+    pub(crate) topics_subscribed: Vec<String>,
+}
+
+/// One operation, applied in order.
+#[derive(Debug)]
+pub(crate) enum Op {
+    /// Make `message` durable; `queued` also puts it in its DM queue.
+    Insert {
+        message: Message,
+        kind: Kind,
+        queued: bool,
+    },
+    /// Push one frame to one connection once everything before it is durable.
+    Push { to: ConnId, out: Out },
+    /// Push one frame to many connections (a broadcast, a fan-out): one shared
+    /// item instead of one per recipient, since with many sessions these are
+    /// most of what a batch holds.
+    Fanout { to: Vec<ConnId>, out: Out },
+    /// Push a response; if the batch fails to commit, an internal error is
+    /// pushed in its place.
+    Respond {
+        to: ConnId,
+        id: Box<RawValue>,
+        frame: Bytes,
+    },
+    /// Answer a request whose answer the store computes (history, topics,
+    /// status, acks).
+    Answer {
+        to: ConnId,
+        id: ReplyId,
+        query: Query,
+    },
+    /// From now on DMs to `conn` are held until it acknowledges them.
+    HoldForAck(ConnId),
+    /// Deliver (and dequeue) the queued DMs of `addresses` that pass `filter`.
+    Drain {
+        to: ConnId,
+        addresses: Vec<String>,
+        filter: GlobSet,
+    },
+    /// Re-send stored messages of topic address `address`: those after `since`
+    /// (the whole ring when that id is no longer in it), else the newest `last`.
+    Replay {
+        to: ConnId,
+        address: String,
+        last: u64,
+        since: Option<String>,
+    },
+    /// Put DMs that were never written back into their queues.
+    Requeue(Vec<i64>),
+    /// The connection is gone: DMs it held unacknowledged go back to their queues.
+    Release(ConnId),
+    /// Delete history older than the retention period, as of `now` (Unix seconds).
+    Purge { now: f64 },
+}
+
+/// A read (or, for acks, a settle) whose result only the store can give.
+#[derive(Debug)]
+pub(crate) enum Query {
+    /// `peer.history`.
+    History {
+        address: String,
+        since: Option<String>,
+        limit: u32,
+    },
+    /// `peer.list_topics`, given the live subscriber counts.
+    ListTopics {
+        subscribers: BTreeMap<String, usize>,
+    },
+    /// `peer.status`.
+    Status(LiveStatus),
+    /// `peer.ack`: the connection has the DMs `message_ids` and needs them no more.
+    Ack { message_ids: Vec<String> },
+}
+
+/// An error answer, or nothing for a notification.
+pub(crate) fn error(to: ConnId, id: Option<&RawValue>, error: &RpcError) -> Op {
+    Op::Push {
+        to,
+        out: Out::Frame(Bytes::from(peer_proto::rpc::error_frame(id, error))),
+    }
+}
