@@ -30,11 +30,12 @@ pub struct QuietStream {
 }
 
 impl QuietStream {
-    /// Connects to the socket at `path`.
+    /// Connects to the socket at `path`, if a process of this user listens there.
     pub async fn connect(path: &Path) -> io::Result<QuietStream> {
         // tokio's connect copes with a full listen queue (EAGAIN) without blocking
         // the thread; the descriptor then moves to a read-only registration.
         let stream = tokio::net::UnixStream::connect(path).await?;
+        check_server_uid(&stream)?;
         QuietStream::from_std(stream.into_std()?)
     }
 
@@ -54,6 +55,25 @@ impl QuietStream {
         };
         (QuietRead { fd: self.fd }, write)
     }
+}
+
+/// Refuses a server of another user (SO_PEERCRED, LOCAL_PEERCRED on macOS):
+/// whoever binds a socket path first gets the connection, and with the
+/// `/tmp` fallback path that may be another local user waiting for message
+/// bodies. The daemon checks its clients the same way.
+fn check_server_uid(stream: &tokio::net::UnixStream) -> io::Result<()> {
+    let theirs = stream.peer_cred()?.uid();
+    let mine = rustix::process::geteuid().as_raw();
+    if theirs != mine {
+        return Err(io::Error::new(
+            io::ErrorKind::PermissionDenied,
+            format!(
+                "the socket is served by a process of uid {theirs}, not by this user's \
+                 (uid {mine}) daemon; refusing to talk to it"
+            ),
+        ));
+    }
+    Ok(())
 }
 
 /// Registers `stream` with the runtime's event loop for `interest`.

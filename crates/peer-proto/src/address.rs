@@ -51,7 +51,7 @@ pub enum AddressError {
 impl AddressError {
     /// What a valid home looks like, for error messages.
     pub const HOME_RULE: &'static str =
-        "'~', '~/path' or '/path' with no empty, '.' or '..' segment and no trailing '/'";
+        "'~', '~/path' or '/path' with no empty, '.' or '..' segment, no trailing '/' and no '#'";
 }
 
 impl<'a> Address<'a> {

@@ -62,7 +62,10 @@ pub fn is_valid_home(s: &str) -> bool {
             .split('/')
             .all(|seg| !seg.is_empty() && seg != "." && seg != "..")
     }
-    if s.len() > HOME_MAX_BYTES {
+    // `#` separates a home from the session it names in an address, so a home
+    // holding one could never be addressed (0.1 splits there too) and would
+    // read queues meant for an alias of a shorter home.
+    if s.len() > HOME_MAX_BYTES || s.contains('#') {
         return false;
     }
     match s {

@@ -82,6 +82,9 @@ impl Args {
 /// Entry point of the `blemees-peerd` binary.
 pub fn main() -> ExitCode {
     let mut args = Args::parse();
+    // Everything this process creates (the database and its WAL, a backup
+    // copy) is for this user alone, whatever umask it was started with.
+    rustix::process::umask(rustix::fs::Mode::from_raw_mode(PRIVATE_UMASK));
     match args.command.take() {
         Some(Command::Client(command)) => {
             let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
@@ -116,6 +119,9 @@ pub fn main() -> ExitCode {
         Err(e) => fail(&e),
     }
 }
+
+/// Files and directories are created without any access for group or others.
+const PRIVATE_UMASK: u32 = 0o077;
 
 fn fail(e: &anyhow::Error) -> ExitCode {
     tracing::error!("{e:#}");

@@ -28,6 +28,7 @@ mod router;
 mod server;
 mod store;
 mod trim;
+mod trust;
 
 pub use cli::main;
 

@@ -8,7 +8,7 @@ use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::path::Path;
 use tokio::net::UnixListener;
 
-use crate::private_dir;
+use crate::{private_dir, trust};
 
 /// Pending connections the kernel may hold before the daemon accepts them (it
 /// caps this at `net.core.somaxconn`). A burst of agents starting together must
@@ -37,13 +37,18 @@ pub(crate) fn activated() -> anyhow::Result<Option<UnixListener>> {
     Ok(Some(UnixListener::from_std(listener)?))
 }
 
-/// Makes `path` free for binding: creates its directory `0700` if missing, refuses
-/// a path that is not a socket and a socket a live daemon answers on, and removes
-/// a stale socket.
+/// Makes `path` free for binding: creates its directory `0700` if missing,
+/// refuses a directory another user could write to (see [`trust`]), a path that
+/// is not a socket, another user's socket and a socket a live daemon answers
+/// on, and removes a stale socket.
 pub(crate) fn claim_path(path: &Path) -> anyhow::Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        private_dir::create(parent, "socket directory")?;
-    }
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    private_dir::create(parent, "socket directory")?;
+    trust::check_dir(parent, "socket directory")?;
+    trust::check_owner(path, "socket")?;
     match std::fs::symlink_metadata(path) {
         Ok(meta) if !meta.file_type().is_socket() => {
             bail!(

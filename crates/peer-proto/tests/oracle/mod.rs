@@ -23,8 +23,8 @@ macro_rules! re {
     }};
 }
 
-/// One clean path segment: not empty, not `.`, not `..`.
-const SEGMENT: &str = r"(?:[^/.][^/]*|\.[^/.][^/]*|\.\.[^/]+)";
+/// One clean path segment: not empty, not `.`, not `..`, no `#`.
+const SEGMENT: &str = r"(?:[^/.#][^/#]*|\.[^/.#][^/#]*|\.\.[^/#]+)";
 
 pub(crate) fn sid(s: &str) -> bool {
     re!(r"^sess_[A-Za-z0-9_-]{16}$").is_match(s)

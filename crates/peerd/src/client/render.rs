@@ -48,16 +48,33 @@ fn local(ts: Option<f64>, format: &str) -> String {
     }
 }
 
+/// `text` safe to print on a terminal, on one line: whitespace controls
+/// become spaces, and every other control character (ESC starts the sequences
+/// that move the cursor, rewrite the title or the clipboard) and every
+/// bidirectional override (which reorders what is shown) becomes `�`. Homes,
+/// aliases, topic names and bodies all come from peers.
+pub(crate) fn printable(text: &str) -> String {
+    text.chars()
+        .map(|c| match c {
+            '\t' | '\n' | '\r' => ' ',
+            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => '�',
+            c if c.is_control() => '�',
+            c => c,
+        })
+        .collect()
+}
+
+/// A peer-controlled string member of `v`, printable, or `missing`.
+fn text(v: &Value, missing: &str) -> String {
+    v.as_str().map_or_else(|| missing.to_owned(), printable)
+}
+
 /// A body on one line, strings without quotes, cut at [`PREVIEW_CHARS`].
 pub(crate) fn preview(body: &Value) -> String {
-    let text = match body {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
+    let one_line = match body {
+        Value::String(s) => printable(s),
+        other => printable(&other.to_string()),
     };
-    let one_line: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
     match one_line.char_indices().nth(PREVIEW_CHARS) {
         Some((cut, _)) => format!("{}…", &one_line[..cut]),
         None => one_line,
@@ -66,10 +83,10 @@ pub(crate) fn preview(body: &Value) -> String {
 
 /// `from (alias) → to  body`, the core of every message line.
 fn summary(m: &Value, style: &Style) -> String {
-    let s = |v: &Value| v.as_str().unwrap_or("?").to_owned();
+    let s = |v: &Value| text(v, "?");
     let alias = m["from_alias"]
         .as_str()
-        .map(|a| format!(" ({a})"))
+        .map(|a| format!(" ({})", printable(a)))
         .unwrap_or_default();
     format!(
         "{}{}{alias}{} → {}{}{}  {}",
@@ -109,7 +126,7 @@ pub(crate) fn history(result: &Value, style: &Style) -> String {
             out,
             "{when}  {}  {}",
             summary(m, style),
-            m["message_id"].as_str().unwrap_or("")
+            text(&m["message_id"], "")
         );
     }
     if out.is_empty() {
@@ -135,7 +152,7 @@ pub(crate) fn status(s: &Value) -> String {
             (Value::Number(n), "db_bytes") => {
                 format!("{:.1} MiB", n.as_f64().unwrap_or(0.0) / 1048576.0)
             }
-            (Value::String(v), _) => v.clone(),
+            (Value::String(v), _) => printable(v),
             (v, _) => v.to_string(),
         };
         let _ = writeln!(out, "{key:<15}{value}");
@@ -168,16 +185,17 @@ pub(crate) fn peers(result: &Value) -> String {
     let mut rows = Vec::new();
     for peer in result["peers"].as_array().into_iter().flatten() {
         for s in peer["sessions"].as_array().into_iter().flatten() {
-            let subs: Vec<&str> = s["subscriptions"]
+            let subs: Vec<String> = s["subscriptions"]
                 .as_array()
                 .into_iter()
                 .flatten()
                 .filter_map(Value::as_str)
+                .map(printable)
                 .collect();
             rows.push(vec![
-                peer["peer_id"].as_str().unwrap_or("?").to_owned(),
-                s["sid"].as_str().unwrap_or("?").to_owned(),
-                s["alias"].as_str().unwrap_or("-").to_owned(),
+                text(&peer["peer_id"], "?"),
+                text(&s["sid"], "?"),
+                text(&s["alias"], "-"),
                 subs.join(","),
             ]);
         }
@@ -195,7 +213,7 @@ pub(crate) fn topics(result: &Value) -> String {
         .flatten()
         .map(|t| {
             vec![
-                t["name"].as_str().unwrap_or("?").to_owned(),
+                text(&t["name"], "?"),
                 t["subscribers"].to_string(),
                 local(t["last_message_at"].as_f64(), "%Y-%m-%d %H:%M:%S"),
             ]
@@ -208,7 +226,7 @@ pub(crate) fn topics(result: &Value) -> String {
 }
 
 pub(crate) fn sent(r: &Value) -> String {
-    let id = r["message_id"].as_str().unwrap_or("?");
+    let id = text(&r["message_id"], "?");
     match r["queued"].as_bool() {
         Some(true) => format!("queued {id} (no live recipient yet)"),
         _ => format!("sent {id} to {} session(s)", r["delivered"]),
@@ -218,7 +236,7 @@ pub(crate) fn sent(r: &Value) -> String {
 pub(crate) fn published(r: &Value) -> String {
     format!(
         "published {} to {} subscriber(s)",
-        r["message_id"].as_str().unwrap_or("?"),
+        text(&r["message_id"], "?"),
         r["subscribers"]
     )
 }
@@ -248,6 +266,33 @@ mod tests {
         );
         assert!(line.ends_with(r#"{"task":"test"} [queued]"#), "{line}");
         assert!(wire_line(&m, &Style::colour()).contains("\x1b[36m"));
+    }
+
+    #[test]
+    fn nothing_a_peer_chose_reaches_the_terminal_raw() {
+        let evil = "\x1b]0;pwned\x07\x1b[2J\u{202E}cod.exe";
+        let m = json!({"from": format!("home:/{evil}#sess_x"), "from_alias": evil,
+                       "to": format!("topic:{evil}"), "body": evil, "ts": 1.0,
+                       "message_id": evil, "delivered": 1});
+        let peer_list = json!({"peers": [{"peer_id": format!("home:/{evil}"),
+                          "sessions": [{"sid": "sess_x", "alias": evil, "subscriptions": [evil]}]}]});
+        let topic_list =
+            json!({"topics": [{"name": evil, "subscribers": 1, "last_message_at": null}]});
+        for out in [
+            wire_line(&m, &Style::plain()),
+            history(&json!({"messages": [m.clone()]}), &Style::plain()),
+            peers(&peer_list),
+            topics(&topic_list),
+            sent(&m),
+            published(&m),
+        ] {
+            assert!(
+                !out.contains('\x1b') && !out.contains('\u{202E}'),
+                "{out:?}"
+            );
+            assert!(!out.contains('\x07'), "{out:?}");
+        }
+        assert_eq!(printable("a\tb\nc"), "a b c");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use db::State;
 use crate::config::{Config, PURGE_CHUNK};
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId};
 use crate::outbox::{ConnId, Out, Outboxes};
-use crate::private_dir;
+use crate::{private_dir, trust};
 use bytes::Bytes;
 use peer_proto::api::{AckResult, HistoryResult, ListTopicsResult, StatusResult, TopicEntry};
 use peer_proto::rpc::{error_frame, notification_frame, response_frame};
@@ -51,7 +51,10 @@ impl Store {
     /// message `seq` to hand out.
     pub(crate) fn open(config: &Config) -> anyhow::Result<(Store, i64)> {
         private_dir::create(&config.state_dir, "state directory")?;
+        private_dir::tighten(&config.state_dir, "state directory")?;
+        trust::check_dir(&config.state_dir, "state directory")?;
         let mut conn = schema::open(&config.db_path())?;
+        private_files(&config.db_path());
         // Checkpoints run on their own thread (see `checkpoint`), never in a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         let wal_limit = i64::try_from(checkpoint::WAL_RESTART_BYTES)?;
@@ -177,6 +180,23 @@ impl Store {
         drop(_checkpointer);
         if let Err(e) = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE") {
             tracing::warn!("final checkpoint failed: {e}");
+        }
+    }
+}
+
+/// Makes the database and its WAL and shared-memory files `0600`: files made
+/// by an older version were `0644`. New ones are created so under the
+/// daemon's umask.
+fn private_files(db: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut path = db.as_os_str().to_owned();
+        path.push(suffix);
+        let private = std::fs::Permissions::from_mode(0o600);
+        if let Err(e) = std::fs::set_permissions(&path, private) {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                tracing::warn!("cannot make {} private: {e}", path.to_string_lossy());
+            }
         }
     }
 }
