@@ -2,13 +2,10 @@
 //! stdio: DMs by sid, alias and home, topics with replay, the inbox tools,
 //! resources, and the 2026-07-28 revision.
 
-mod common;
-mod sidecar;
-
-use common::{sid, Daemon};
+use crate::support::sidecar::*;
+use crate::support::{sid, Daemon};
 use rmcp::model::{ProtocolVersion, ReadResourceRequestParams, SubscribeRequestParams};
 use serde_json::json;
-use sidecar::*;
 use std::time::{Duration, Instant};
 
 const TOOLS: [&str; 12] = [
@@ -113,7 +110,7 @@ async fn two_agents_exchange_dms_by_sid_alias_and_home() {
     let history = b
         .tool("peer_history", json!({"address": me_b["address"]}))
         .await;
-    let ids = common::ids(history["messages"].as_array().unwrap());
+    let ids = crate::support::ids(history["messages"].as_array().unwrap());
     assert_eq!(ids.len(), 2, "the DM by sid and the one above: {history}");
     assert_eq!(ids[1], sent["message_id"].as_str().unwrap());
 }

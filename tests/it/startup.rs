@@ -1,8 +1,6 @@
 //! Start-up: socket path resolution, refusing to clobber, stale sockets, modes.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::fs;
 use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::UnixListener;

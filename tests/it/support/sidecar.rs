@@ -421,12 +421,12 @@ pub async fn topic_replay_and_live(a: &Sidecar, b: &Sidecar) {
 pub async fn pair(socket: &Path, dir: &Path) -> (Sidecar, Sidecar) {
     let home = |name: &str| dir.join(name).to_string_lossy().into_owned();
     let a = Sidecar::builder(socket)
-        .identity(&home("a"), &crate::common::sid())
+        .identity(&home("a"), &crate::support::sid())
         .arg("--alias")
         .arg("architect")
         .start()
         .await;
-    let b = Sidecar::start(socket, &home("b"), &crate::common::sid()).await;
+    let b = Sidecar::start(socket, &home("b"), &crate::support::sid()).await;
     a.wait_connected().await;
     b.wait_connected().await;
     (a, b)

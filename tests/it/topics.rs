@@ -1,8 +1,6 @@
 //! `peer.publish`, `peer.subscribe`, `peer.unsubscribe`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 #[test]

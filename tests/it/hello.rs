@@ -1,8 +1,6 @@
 //! `peer.hello`: identity checks, queue draining, presence notifications.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

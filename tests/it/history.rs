@@ -1,8 +1,6 @@
 //! `peer.history`: limits, cursor, topic rings and DM addresses.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 /// Publishes `n` messages with bodies `0..n` to `topic`; returns their ids.

@@ -1,8 +1,6 @@
 //! `peer.list_peers` and `peer.list_topics`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

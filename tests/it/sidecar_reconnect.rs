@@ -3,12 +3,9 @@
 //! subscriptions intact, catching up on topic messages published while it was
 //! reconnecting.
 
-mod common;
-mod sidecar;
-
-use common::{bodies, sid, Daemon};
+use crate::support::sidecar::*;
+use crate::support::{bodies, sid, Daemon};
 use serde_json::json;
-use sidecar::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_started_later_is_found() {

@@ -1,8 +1,6 @@
 //! `peer.watch` / `peer.unwatch`: wire observation.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

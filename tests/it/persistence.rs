@@ -1,8 +1,6 @@
 //! Durability across SIGKILL and SIGTERM, graceful shutdown, storage, bounds.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::os::unix::fs::PermissionsExt;
 

@@ -2,11 +2,8 @@
 //! works against our daemon. Two 0.1 sidecars, spoken to over stdio exactly as an
 //! agent host would, exchange DMs (by home and by alias) and a topic message.
 
-mod common;
-mod py01;
-
-use common::*;
-use py01::py01_bin;
+use crate::support::py01::py01_bin;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Write};
 use std::path::Path;

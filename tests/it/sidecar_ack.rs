@@ -3,12 +3,9 @@
 //! reached the sidecar but not the agent survives the sidecar's death and comes
 //! to its restarted self, once.
 
-mod common;
-mod sidecar;
-
-use common::{sid, Daemon};
+use crate::support::sidecar::*;
+use crate::support::{sid, Daemon};
 use serde_json::{json, Value};
-use sidecar::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dm_the_agent_never_saw_survives_the_sidecar() {

@@ -2,12 +2,9 @@
 //! Claude Code's variables, the working directory, and what happens to a
 //! malformed or taken alias.
 
-mod common;
-mod sidecar;
-
-use common::{sid, Daemon};
+use crate::support::sidecar::*;
+use crate::support::{sid, Daemon};
 use serde_json::json;
-use sidecar::*;
 use std::fs;
 
 #[tokio::test(flavor = "multi_thread")]

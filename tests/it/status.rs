@@ -1,8 +1,6 @@
 //! `peer.status` [ext].
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 
 #[test]

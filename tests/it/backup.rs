@@ -1,9 +1,7 @@
 //! `blemees-peerd backup DEST`: a consistent copy of the database while the daemon
 //! keeps serving.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 
 #[test]

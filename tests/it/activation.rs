@@ -2,9 +2,7 @@
 //! daemon serves the listening socket it was handed as descriptor 3, and leaves
 //! that socket (which systemd owns) in place when it stops.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixListener;

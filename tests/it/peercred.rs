@@ -1,9 +1,7 @@
 //! [ext] Only processes of the daemon's own user may connect (SO_PEERCRED), even
 //! when the socket's permissions would let anyone in.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
 use std::process::Command;
 

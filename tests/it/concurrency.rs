@@ -1,8 +1,6 @@
 //! Many connections at once, races, and misbehaving clients.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::Write;

@@ -1,8 +1,6 @@
 //! The inbound line limit: longer lines are refused, anything smaller works.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use std::io::Write;
 

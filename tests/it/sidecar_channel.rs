@@ -3,12 +3,9 @@
 //! `notifications/claude/channel`, as Claude Code expects; rmcp's client
 //! records the pushes. The messages stay readable through `peer_inbox`.
 
-mod common;
-mod sidecar;
-
-use common::{sid, Daemon};
+use crate::support::sidecar::*;
+use crate::support::{sid, Daemon};
 use serde_json::{json, Value};
-use sidecar::*;
 use std::path::Path;
 use std::time::Duration;
 

@@ -3,9 +3,7 @@
 //! their queue when it disconnects — or when the daemon dies — and reach the next
 //! matching session with their original message id.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 /// A connection that said hello in ack mode as `sid` in `home`; returns it with

@@ -1,8 +1,6 @@
 //! `peer.send` and `peer.set_dm_filter`: addressing, message shape, queueing, filters.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 

@@ -1,9 +1,7 @@
 //! Malformed input (SPEC §2): answered with the right error, and the
 //! connection stays open and keeps working afterwards.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 /// A lone session (nobody else connects, so no presence noise).

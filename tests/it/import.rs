@@ -1,8 +1,6 @@
 //! [ext] First start on a state dir written by the Python 0.1 daemon.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::fs;
 use std::path::Path;

@@ -1,9 +1,7 @@
 //! [ext] Client sub-commands of `blemees-peerd` (SPEC §8). They find the
 //! daemon through `$BLEMEES_PEER_SOCKET` here, and connect with `presence: false`.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader};
 use std::path::Path;

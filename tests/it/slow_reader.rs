@@ -3,9 +3,7 @@
 //! meanwhile; the DMs it never received go back to its queue; and the daemon's
 //! memory stays bounded.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::json;
 use std::collections::BTreeSet;
 

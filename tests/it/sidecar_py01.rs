@@ -2,14 +2,10 @@
 //! supports: its hello has no `features`, so no acknowledged delivery and no
 //! `subscribe {since}` — catch-up after a restart goes through `peer.history`.
 
-mod common;
-mod py01;
-mod sidecar;
-
-use common::{bodies, sid};
-use py01::PyDaemon;
+use crate::support::py01::PyDaemon;
+use crate::support::sidecar::*;
+use crate::support::{bodies, sid};
 use serde_json::{json, Value};
-use sidecar::*;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn our_sidecars_talk_through_the_0_1_daemon() {

@@ -1,8 +1,6 @@
 //! `peer.set_alias`: form, uniqueness per home, release, queue draining, notification.
 
-mod common;
-
-use common::*;
+use crate::support::*;
 use serde_json::{json, Value};
 
 fn alias_in_list(c: &mut Client, sid: &str) -> Value {
