@@ -1,7 +1,6 @@
 //! Where the Python blemees-peer 0.1 reference lives for compatibility tests:
 //! `$BLEMEES_PY01_BIN`, else the virtualenv `.ci/python-0.1.sh` creates (run
 //! here on first use).
-#![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

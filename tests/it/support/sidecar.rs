@@ -1,6 +1,5 @@
 //! End-to-end harness for `blemees-peer-mcp`: spawns the real sidecar binary and
 //! drives it over stdio with rmcp's own client, as an agent host would.
-#![allow(dead_code)]
 
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomNotification,
