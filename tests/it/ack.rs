@@ -10,15 +10,7 @@ use serde_json::{json, Value};
 /// the messages drained by its hello. A sid whose previous connection has just
 /// closed may still be live for a moment, so `-32011` is retried until it is not.
 fn ack_peer(d: &Daemon, sid: &str, home: &str) -> (Client, Vec<Value>) {
-    let mut attempt = None;
-    wait_until("the sid to be free", TIMEOUT, || {
-        let mut c = d.connect();
-        let frames = c.try_hello(json!({"sid": sid, "home": home, "ack": true}));
-        let free = error_of(frames.last().unwrap()).map(|e| e.0) != Some(SID_IN_USE);
-        attempt = Some((c, frames));
-        free
-    });
-    let (c, frames) = attempt.unwrap();
+    let (c, frames) = d.hello_when_free(json!({"sid": sid, "home": home, "ack": true}));
     let result = &frames.last().unwrap()["result"];
     assert!(
         result["features"]
@@ -93,7 +85,7 @@ fn a_home_broadcast_left_unacknowledged_goes_to_the_next_session_of_the_home() {
     a.expect_message();
     drop(a);
     let mut watcher = d.peer("~/w");
-    wait_until("the disconnect to be routed", TIMEOUT, || {
+    eventually("the disconnect to be routed", TIMEOUT, || {
         watcher.call("peer.status", json!({}))["queued_dms"] == 1
     });
     let (_b, got) = ack_peer(&d, &sid(), "~/h");

@@ -44,7 +44,7 @@ fn serves_the_socket_systemd_passes_and_leaves_it_in_place() {
     let mut child = cmd.spawn().unwrap();
     drop(listener);
 
-    wait_until("the daemon to serve", START_TIMEOUT, || {
+    eventually("the daemon to serve", START_TIMEOUT, || {
         std::os::unix::net::UnixStream::connect(&activated).is_ok()
     });
     let mut c = Client::connect(&activated);
@@ -57,7 +57,7 @@ fn serves_the_socket_systemd_passes_and_leaves_it_in_place() {
         rustix::process::Signal::TERM,
     )
     .unwrap();
-    let status = wait_exit(&mut child, START_TIMEOUT).expect("the daemon stops");
+    let status = wait_exit(&mut child, "the daemon");
     assert!(status.success(), "{status}");
     assert!(activated.exists(), "systemd's socket is left in place");
 }

@@ -102,7 +102,7 @@ fn alias_is_released_when_its_holder_disconnects() {
     let mut b = d.peer("~/a");
     b.assert_err("peer.set_alias", json!({"alias": "dev"}), ALIAS_TAKEN);
     drop(a);
-    wait_until("the alias to be released", TIMEOUT, || {
+    eventually("the alias to be released", TIMEOUT, || {
         let resp = b
             .request("peer.set_alias", json!({"alias": "dev"}))
             .pop()

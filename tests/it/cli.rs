@@ -7,7 +7,7 @@ use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Stdio};
 use std::sync::mpsc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 struct Run {
     code: Option<i32>,
@@ -22,19 +22,14 @@ fn cli_command(socket: &Path, args: &[&str]) -> std::process::Command {
     cmd
 }
 
-/// Runs a sub-command to completion (at most [`START_TIMEOUT`]).
+/// Runs a sub-command to completion (see [`wait_exit`]).
 fn cli(socket: &Path, args: &[&str]) -> Run {
     let mut child = cli_command(socket, args)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .expect("spawn cli");
-    let status = wait_exit(&mut child, START_TIMEOUT);
-    if status.is_none() {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("`{}` did not finish", args.join(" "));
-    }
+    wait_exit(&mut child, &format!("`{}`", args.join(" ")));
     let output = child.wait_with_output().unwrap();
     Run {
         code: output.status.code(),
@@ -166,14 +161,10 @@ fn watch_streams_matching_traffic_as_json_lines() {
     let b = d.peer("~/b");
     let watch = Watch::start(d.socket(), &["watch", "--to", "topic:*", "--json"]);
     // It is watching once a probe shows up.
-    let deadline = Instant::now() + TIMEOUT;
-    loop {
+    eventually("watch to print a probe", TIMEOUT, || {
         a.publish("probe", json!("probe"));
-        if watch.next_line(Duration::from_millis(50)).is_some() {
-            break;
-        }
-        assert!(Instant::now() < deadline, "watch printed nothing");
-    }
+        watch.next_line(Duration::from_millis(50)).is_some()
+    });
     while watch.next_line(Duration::from_millis(50)).is_some() {}
 
     let dm = a.send_dm(&b.addr(), json!("not a topic"));

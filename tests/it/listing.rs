@@ -53,7 +53,7 @@ fn list_peers_forgets_disconnected_sessions() {
     let b_sid = b.sid().to_string();
     assert!(session_with_sid(&a.list_peers(), &b_sid).is_some());
     drop(b);
-    wait_until("the session to leave the list", TIMEOUT, || {
+    eventually("the session to leave the list", TIMEOUT, || {
         let peers = a.list_peers();
         session_with_sid(&peers, &b_sid).is_none() && sessions_of(&peers, "home:~/b").is_empty()
     });

@@ -55,7 +55,7 @@ fn another_users_connection_is_refused_even_on_an_open_socket() {
         "stderr: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    wait_until("the refusal to be logged", TIMEOUT, || {
+    eventually("the refusal to be logged", TIMEOUT, || {
         d.stderr()
             .contains("refused a connection from another user")
     });

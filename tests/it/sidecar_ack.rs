@@ -4,7 +4,7 @@
 //! to its restarted self, once.
 
 use crate::support::sidecar::*;
-use crate::support::{sid, Daemon};
+use crate::support::{eventually_async, sid, Daemon};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -26,7 +26,7 @@ async fn a_dm_the_agent_never_saw_survives_the_sidecar() {
 
     let unseen = sender.send_dm(&to, json!("unseen"));
     assert_eq!(unseen["delivered"], 1);
-    eventually(
+    eventually_async(
         "the DM to reach the sidecar's inbox",
         CALL_TIMEOUT,
         || async {

@@ -4,7 +4,7 @@
 //! records the pushes. The messages stay readable through `peer_inbox`.
 
 use crate::support::sidecar::*;
-use crate::support::{sid, Daemon};
+use crate::support::{eventually_async, sid, Daemon};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
@@ -42,7 +42,7 @@ fn pushes(s: &Sidecar) -> Vec<Value> {
 
 /// Waits until `n` pushes were recorded and returns them.
 async fn expect_pushes(s: &Sidecar, n: usize) -> Vec<Value> {
-    eventually(&format!("{n} channel pushes"), CALL_TIMEOUT, || async {
+    eventually_async(&format!("{n} channel pushes"), CALL_TIMEOUT, || async {
         pushes(s).len() >= n
     })
     .await;

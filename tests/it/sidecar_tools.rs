@@ -3,7 +3,7 @@
 //! resources, and the 2026-07-28 revision.
 
 use crate::support::sidecar::*;
-use crate::support::{sid, Daemon};
+use crate::support::{eventually_async, sid, Daemon};
 use rmcp::model::{ProtocolVersion, ReadResourceRequestParams, SubscribeRequestParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -221,7 +221,7 @@ async fn inbox_resource_reads_without_draining_and_notifies_subscribers() {
     let mut sender = d.peer(&home_in(&d, "sender"));
     sender.send_dm(&format!("home:{home_b}#{sid_b}"), json!("seen twice"));
     let recorder = b.recorder.clone();
-    eventually("resources/updated for peer://inbox", CALL_TIMEOUT, || {
+    eventually_async("resources/updated for peer://inbox", CALL_TIMEOUT, || {
         let r = recorder.clone();
         async move {
             r.updated

@@ -50,15 +50,8 @@ fn a_stalled_reader_is_cut_off_and_its_unread_dms_are_queued_again() {
     assert!(received.len() < sent.len(), "it was cut off early");
 
     // Coming back with the same sid, it gets every DM it never read.
-    let mut again = None;
-    wait_until("the sid to be free again", TIMEOUT, || {
-        let mut c = d.connect();
-        let frames = c.try_hello(json!({"sid": sid, "home": "~/stalled"}));
-        let ok = error_of(frames.last().unwrap()).is_none();
-        again = Some(frames);
-        ok
-    });
-    received.extend(ids(&messages(&again.unwrap())));
+    let (_again, frames) = d.hello_when_free(json!({"sid": sid, "home": "~/stalled"}));
+    received.extend(ids(&messages(&frames)));
     assert_eq!(received, sent, "nothing lost");
 }
 
@@ -74,7 +67,7 @@ fn a_30_mb_flood_at_a_stalled_reader_keeps_the_daemon_small() {
         sender.send_dm(&stalled.addr(), json!(body));
     }
     // The sender is still served; the stalled reader was cut off.
-    wait_until("the stalled reader to be cut off", TIMEOUT, || {
+    eventually("the stalled reader to be cut off", TIMEOUT, || {
         sender.call("peer.status", json!({}))["sessions"] == 1
     });
     let peak = peak_rss(d.pid());

@@ -21,11 +21,7 @@ fn run_expecting_exit(dir: &Path, socket: &Path) -> std::process::ExitStatus {
         .stderr(Stdio::null())
         .spawn()
         .expect("spawn");
-    wait_exit(&mut child, START_TIMEOUT).unwrap_or_else(|| {
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("daemon did not exit");
-    })
+    wait_exit(&mut child, "the second daemon")
 }
 
 fn mode_of(path: &Path) -> u32 {
@@ -132,7 +128,7 @@ fn state_dir_defaults_under_xdg_state_home() {
         .start();
     d.peer("~/a").publish("t", serde_json::json!(1));
     let dir = state_home.join("blemees").join("peerd");
-    wait_until("the default state dir to be used", TIMEOUT, || {
+    eventually("the default state dir to be used", TIMEOUT, || {
         fs::read_dir(&dir).is_ok_and(|mut entries| entries.next().is_some())
     });
 }
@@ -143,7 +139,7 @@ fn every_log_level_is_accepted_and_logs_go_to_stderr() {
         let d = Daemon::start_with(&["--log-level", level]);
         d.peer("~/a").list_peers();
         if level == "debug" {
-            wait_until("a debug log line", TIMEOUT, || !d.stderr().is_empty());
+            eventually("a debug log line", TIMEOUT, || !d.stderr().is_empty());
         }
     }
 }

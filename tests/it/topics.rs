@@ -161,7 +161,7 @@ fn subscriptions_end_with_the_connection() {
     s.subscribe("news");
     assert_eq!(p.publish("news", json!(1))["subscribers"], 1);
     drop(s);
-    wait_until("the subscription to go", TIMEOUT, || {
+    eventually("the subscription to go", TIMEOUT, || {
         p.publish("news", json!("probe"))["subscribers"] == 0
     });
 }

@@ -6,7 +6,7 @@
 //! than 0.1 that its `--help` does not mention are left off its command line.
 
 use super::client::{error_of, sid, Client, SID_IN_USE, TIMEOUT};
-use super::wait_until;
+use super::{eventually, poll_until};
 use serde_json::Value;
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -14,7 +14,7 @@ use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::OnceLock;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// How long the daemon may take to start listening or to exit.
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
@@ -64,18 +64,14 @@ pub fn peerd_command(args: &[String]) -> Command {
     cmd
 }
 
-/// Waits for `child` to exit, at most `timeout`.
-pub fn wait_exit(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            return Some(status);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
+/// Waits for `child` (described as `what`) to exit, at most [`START_TIMEOUT`];
+/// if it does not, kills and reaps it and fails the test.
+pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
+    poll_until(START_TIMEOUT, || child.try_wait().expect("try_wait")).unwrap_or_else(|| {
+        let _ = child.kill();
+        let _ = child.wait();
+        panic!("{what} did not exit within {START_TIMEOUT:?}");
+    })
 }
 
 /// How to start a daemon: created by [`Daemon::builder`], consumed by `start`.
@@ -215,25 +211,16 @@ impl Daemon {
         cmd.envs(self.envs.iter().map(|(k, v)| (k, v)))
             .stdout(log.try_clone().unwrap())
             .stderr(log);
-        let child = cmd.spawn().expect("spawn daemon");
-        self.child = Some(child);
-        let deadline = Instant::now() + START_TIMEOUT;
-        loop {
+        self.child = Some(cmd.spawn().expect("spawn daemon"));
+        // On a timeout, drop() shows what the daemon wrote.
+        let what = format!("the daemon to listen on {}", self.socket.display());
+        eventually(&what, START_TIMEOUT, || {
             if let Some(status) = self.child.as_mut().unwrap().try_wait().unwrap() {
                 self.child = None;
                 panic!("daemon exited at start-up ({status}):\n{}", self.stderr());
             }
-            if UnixStream::connect(&self.socket).is_ok() {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "daemon not listening on {} after {START_TIMEOUT:?}:\n{}",
-                self.socket.display(),
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(10));
-        }
+            UnixStream::connect(&self.socket).is_ok()
+        });
     }
 
     /// SIGKILL, and reap.
@@ -254,14 +241,7 @@ impl Daemon {
         let mut child = self.child.take().expect("daemon not running");
         let pid = rustix::process::Pid::from_child(&child);
         rustix::process::kill_process(pid, signal).expect("kill");
-        match wait_exit(&mut child, START_TIMEOUT) {
-            Some(status) => status,
-            None => {
-                let _ = child.kill();
-                let _ = child.wait();
-                panic!("daemon ignored {signal:?}:\n{}", self.stderr());
-            }
-        }
+        wait_exit(&mut child, &format!("the daemon, sent {signal:?},"))
     }
 
     /// Starts the daemon again on the same socket and state dir.
@@ -279,20 +259,15 @@ impl Daemon {
     /// still holds the sid for a connection whose close it has not yet seen.
     /// Returns it with the frames up to the hello response.
     pub fn hello_when_free(&self, params: Value) -> (Client, Vec<Value>) {
-        let mut done = None;
-        wait_until("the sid to be free", TIMEOUT, || {
+        eventually("the sid to be free", TIMEOUT, || {
             let mut c = self.connect();
             let frames = c.try_hello(params.clone());
             match error_of(frames.last().unwrap()) {
-                Some((SID_IN_USE, _)) => false,
+                Some((SID_IN_USE, _)) => None,
                 Some(e) => panic!("hello {params}: {e:?}"),
-                None => {
-                    done = Some((c, frames));
-                    true
-                }
+                None => Some((c, frames)),
             }
-        });
-        done.unwrap()
+        })
     }
 
     /// A connection that said hello as a fresh sid in `home`.

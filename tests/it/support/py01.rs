@@ -2,6 +2,7 @@
 //! `$BLEMEES_PY01_BIN`, else the virtualenv `.ci/python-0.1.sh` creates (run
 //! here on first use).
 
+use super::eventually;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Mutex;
@@ -70,14 +71,9 @@ impl PyDaemon {
             .spawn()
             .expect("spawn the 0.1 daemon");
         self.child = Some(child);
-        let deadline = std::time::Instant::now() + PY_START_TIMEOUT;
-        while std::os::unix::net::UnixStream::connect(self.socket()).is_err() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the 0.1 daemon is not listening after {PY_START_TIMEOUT:?}"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(20));
-        }
+        eventually("the 0.1 daemon to listen", PY_START_TIMEOUT, || {
+            std::os::unix::net::UnixStream::connect(self.socket()).is_ok()
+        });
     }
 
     /// SIGKILL and reap.

@@ -1,6 +1,7 @@
 //! End-to-end harness for `blemees-peer-mcp`: spawns the real sidecar binary and
 //! drives it over stdio with rmcp's own client, as an agent host would.
 
+use super::eventually_async;
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomNotification,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, Request,
@@ -24,8 +25,6 @@ pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a sidecar may take to (re)connect to a daemon: the backoff peaks
 /// at 5 s, so this allows one full cycle and slack.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(15);
-/// Pause between two polls of a condition.
-const POLL_EVERY: Duration = Duration::from_millis(20);
 
 /// Environment variables the sidecar reads; cleared so the test's own
 /// environment (possibly an agent's) cannot leak in.
@@ -159,6 +158,14 @@ pub struct Sidecar {
     log_path: PathBuf,
 }
 
+impl Drop for Sidecar {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("---- sidecar log ----\n{}", self.log());
+        }
+    }
+}
+
 impl Sidecar {
     pub fn builder(socket: &Path) -> SidecarBuilder {
         SidecarBuilder {
@@ -271,40 +278,27 @@ impl Sidecar {
     /// Polls until the sidecar's log contains `needle`. (rmcp logs every request
     /// it reads at debug level, which the harness turns on.)
     pub async fn wait_logged(&self, needle: &str) {
-        let deadline = Instant::now() + CALL_TIMEOUT;
-        while !self.log().contains(needle) {
-            assert!(
-                Instant::now() < deadline,
-                "{needle:?} never logged:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(POLL_EVERY).await;
-        }
+        let what = format!("the sidecar to log {needle:?}");
+        eventually_async(&what, CALL_TIMEOUT, || async {
+            self.log().contains(needle)
+        })
+        .await
     }
 
     /// Polls until the sidecar is connected to a daemon.
     pub async fn wait_connected(&self) {
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        while self.whoami().await["connected"] != true {
-            assert!(
-                Instant::now() < deadline,
-                "not connected after {CONNECT_TIMEOUT:?}:\n{}",
-                self.log()
-            );
-            tokio::time::sleep(POLL_EVERY).await;
-        }
+        eventually_async("the sidecar to connect", CONNECT_TIMEOUT, || async {
+            self.whoami().await["connected"] == true
+        })
+        .await
     }
 
     /// Polls until the sidecar notices it lost the daemon.
     pub async fn wait_disconnected(&self) {
-        let deadline = Instant::now() + CONNECT_TIMEOUT;
-        while self.whoami().await["connected"] != false {
-            assert!(
-                Instant::now() < deadline,
-                "still connected after {CONNECT_TIMEOUT:?}"
-            );
-            tokio::time::sleep(POLL_EVERY).await;
-        }
+        eventually_async("the sidecar to disconnect", CONNECT_TIMEOUT, || async {
+            self.whoami().await["connected"] == false
+        })
+        .await
     }
 }
 
@@ -335,19 +329,6 @@ pub fn session_in(peers: &Value, sid: &str) -> Option<Value> {
         .iter()
         .flat_map(|p| p["sessions"].as_array().cloned().unwrap_or_default())
         .find(|s| s["sid"] == sid)
-}
-
-/// Polls `cond` until it holds, at most `timeout`.
-pub async fn eventually<F, Fut>(what: &str, timeout: Duration, mut cond: F)
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = bool>,
-{
-    let deadline = Instant::now() + timeout;
-    while !cond().await {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(POLL_EVERY).await;
-    }
 }
 
 /// The DM scenario every daemon must pass: `a` (holding the alias `architect`)
