@@ -28,10 +28,7 @@ fn backup_copies_the_database_of_a_running_daemon() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let copy = rusqlite::Connection::open(&dest).unwrap();
-    let stored: i64 = copy
-        .query_row("SELECT count(*) FROM messages", [], |r| r.get(0))
-        .unwrap();
+    let stored: i64 = query_db(&dest, "SELECT count(*) FROM messages");
     assert_eq!(stored, 2);
 
     // The daemon kept serving, and an existing file is never overwritten.

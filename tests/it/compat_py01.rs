@@ -113,8 +113,8 @@ impl Drop for PySidecar {
 #[test]
 fn python_sidecars_exchange_dms_and_topic_messages_through_our_daemon() {
     let d = Daemon::start();
-    let home_a = d.dir().join("a").to_string_lossy().into_owned();
-    let home_b = d.dir().join("b").to_string_lossy().into_owned();
+    let home_a = home_in(d.dir(), "a");
+    let home_b = home_in(d.dir(), "b");
     let (sid_a, sid_b) = (sid(), sid());
     let mut a = PySidecar::start(d.socket(), &home_a, &sid_a, Some("architect"));
     let mut b = PySidecar::start(d.socket(), &home_b, &sid_b, None);
@@ -168,7 +168,7 @@ fn python_sidecars_exchange_dms_and_topic_messages_through_our_daemon() {
 #[test]
 fn a_python_sidecar_started_later_receives_its_queued_dm() {
     let d = Daemon::start();
-    let home_b = d.dir().join("later").to_string_lossy().into_owned();
+    let home_b = home_in(d.dir(), "later");
     let sid_b = sid();
     let mut sender = d.peer("~/sender");
     let sent = sender.call(

@@ -38,13 +38,7 @@ fn peer_message_has_exactly_the_spec_fields() {
     let before = now();
     let r = a.send_dm(&b.addr(), json!({"k": "v"}));
     let m = b.expect_message();
-    let keys: BTreeSet<&str> = m
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .filter(|k| *k != "seq")
-        .collect();
+    let keys = fields_but_seq(&m);
     let want: BTreeSet<&str> = [
         "message_id",
         "from",

@@ -130,12 +130,7 @@ fn state_dir_holds_a_wal_sqlite_database() {
     d.peer("~/a").publish("t", json!(1));
     let db = d.state_dir().join("peerd.db");
     assert!(db.is_file(), "no {}", db.display());
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .expect("open peerd.db");
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |row| row.get(0))
-        .expect("journal_mode");
+    let mode: String = query_db(&db, "PRAGMA journal_mode");
     assert_eq!(mode.to_lowercase(), "wal");
 }
 

@@ -4,13 +4,13 @@
 //! to its restarted self, once.
 
 use crate::support::sidecar::*;
-use crate::support::{eventually_async, sid, Daemon};
+use crate::support::{eventually_async, home_in, sid, Daemon};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_dm_the_agent_never_saw_survives_the_sidecar() {
     let d = Daemon::start();
-    let home = d.dir().join("agent").to_string_lossy().into_owned();
+    let home = home_in(d.dir(), "agent");
     let agent_sid = sid();
     let to = format!("home:{home}#{agent_sid}");
     let mut sender = d.peer("/sender");

@@ -4,16 +4,12 @@
 //! records the pushes. The messages stay readable through `peer_inbox`.
 
 use crate::support::sidecar::*;
-use crate::support::{eventually_async, sid, Daemon};
+use crate::support::{eventually_async, home_in, sid, Daemon};
 use serde_json::{json, Value};
 use std::path::Path;
 use std::time::Duration;
 
 const METHOD: &str = "notifications/claude/channel";
-
-fn home_in(d: &Daemon, name: &str) -> String {
-    d.dir().join(name).to_string_lossy().into_owned()
-}
 
 /// A connected sidecar; `channel` adds `--claude-channel`.
 async fn sidecar(socket: &Path, home: &str, channel: bool) -> Sidecar {
@@ -54,8 +50,8 @@ async fn expect_pushes(s: &Sidecar, n: usize) -> Vec<Value> {
 #[tokio::test(flavor = "multi_thread")]
 async fn arriving_messages_are_pushed_and_stay_in_the_inbox() {
     let d = Daemon::start();
-    let a = sidecar(d.socket(), &home_in(&d, "a"), true).await;
-    let b = sidecar(d.socket(), &home_in(&d, "b"), false).await;
+    let a = sidecar(d.socket(), &home_in(d.dir(), "a"), true).await;
+    let b = sidecar(d.socket(), &home_in(d.dir(), "b"), false).await;
     let caps = &a
         .client
         .peer_info()
@@ -133,8 +129,8 @@ async fn arriving_messages_are_pushed_and_stay_in_the_inbox() {
 #[tokio::test(flavor = "multi_thread")]
 async fn off_by_default() {
     let d = Daemon::start();
-    let a = sidecar(d.socket(), &home_in(&d, "a"), false).await;
-    let b = sidecar(d.socket(), &home_in(&d, "b"), false).await;
+    let a = sidecar(d.socket(), &home_in(d.dir(), "a"), false).await;
+    let b = sidecar(d.socket(), &home_in(d.dir(), "b"), false).await;
     let info = a.client.peer_info().expect("initialize result");
     assert!(info.capabilities.experimental.is_none(), "{info:?}");
     let me_a = a.whoami().await;

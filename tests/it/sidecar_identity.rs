@@ -3,7 +3,7 @@
 //! malformed or taken alias.
 
 use crate::support::sidecar::*;
-use crate::support::{sid, Daemon};
+use crate::support::{home_in, sid, Daemon};
 use serde_json::json;
 use std::fs;
 
@@ -84,7 +84,7 @@ async fn the_working_directory_is_the_last_resort_home() {
 #[tokio::test(flavor = "multi_thread")]
 async fn malformed_and_taken_aliases_are_logged_not_fatal() {
     let d = Daemon::start();
-    let home = d.dir().join("shared").to_string_lossy().into_owned();
+    let home = home_in(d.dir(), "shared");
     let bad = Sidecar::builder(d.socket())
         .identity(&home, &sid())
         .env("BLEMEES_AGENT_ALIAS", "Not An Alias")

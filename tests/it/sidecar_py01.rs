@@ -4,7 +4,7 @@
 
 use crate::support::py01::PyDaemon;
 use crate::support::sidecar::*;
-use crate::support::{bodies, sid};
+use crate::support::{bodies, home_in, sid};
 use serde_json::{json, Value};
 
 #[tokio::test(flavor = "multi_thread")]
@@ -45,7 +45,7 @@ async fn our_sidecars_talk_through_the_0_1_daemon() {
 #[tokio::test(flavor = "multi_thread")]
 async fn our_sidecar_survives_a_0_1_daemon_restart() {
     let mut d = PyDaemon::start();
-    let home = d.dir().join("agent").to_string_lossy().into_owned();
+    let home = home_in(d.dir(), "agent");
     let agent_sid = sid();
     let s = Sidecar::builder(&d.socket())
         .identity(&home, &agent_sid)
@@ -54,7 +54,7 @@ async fn our_sidecar_survives_a_0_1_daemon_restart() {
         .start()
         .await;
     s.wait_connected().await;
-    let p = Sidecar::start(&d.socket(), &d.dir().join("pub").to_string_lossy(), &sid()).await;
+    let p = Sidecar::start(&d.socket(), &home_in(d.dir(), "pub"), &sid()).await;
     p.wait_connected().await;
     p.tool("peer_publish", json!({"topic": "news", "body": "old"}))
         .await;

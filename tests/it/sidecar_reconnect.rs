@@ -4,14 +4,14 @@
 //! reconnecting.
 
 use crate::support::sidecar::*;
-use crate::support::{bodies, sid, Daemon};
+use crate::support::{bodies, home_in, sid, Daemon};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_daemon_started_later_is_found() {
     let builder = Daemon::builder();
     let socket = builder.dir().join("peerd.sock");
-    let home = builder.dir().join("agent").to_string_lossy().into_owned();
+    let home = home_in(builder.dir(), "agent");
     let s = Sidecar::builder(&socket)
         .identity(&home, &sid())
         .arg("--alias")
@@ -37,7 +37,7 @@ async fn a_daemon_started_later_is_found() {
 #[tokio::test(flavor = "multi_thread")]
 async fn kill_9_and_restart_restore_the_session() {
     let mut d = Daemon::start();
-    let home = d.dir().join("agent").to_string_lossy().into_owned();
+    let home = home_in(d.dir(), "agent");
     let agent_sid = sid();
     let s = Sidecar::start(d.socket(), &home, &agent_sid).await;
     s.wait_connected().await;

@@ -3,7 +3,7 @@
 //! resources, and the 2026-07-28 revision.
 
 use crate::support::sidecar::*;
-use crate::support::{eventually_async, sid, Daemon};
+use crate::support::{eventually_async, home_in, sid, Daemon};
 use rmcp::model::{ProtocolVersion, ReadResourceRequestParams, SubscribeRequestParams};
 use serde_json::json;
 use std::time::{Duration, Instant};
@@ -22,10 +22,6 @@ const TOOLS: [&str; 12] = [
     "peer_history",
     "peer_whoami",
 ];
-
-fn home_in(d: &Daemon, name: &str) -> String {
-    d.dir().join(name).to_string_lossy().into_owned()
-}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_at_once_without_a_daemon_and_says_how_to_start_it() {
@@ -118,8 +114,8 @@ async fn two_agents_exchange_dms_by_sid_alias_and_home() {
 #[tokio::test(flavor = "multi_thread")]
 async fn topics_replay_and_live_messages() {
     let d = Daemon::start();
-    let a = Sidecar::start(d.socket(), &home_in(&d, "a"), &sid()).await;
-    let b = Sidecar::start(d.socket(), &home_in(&d, "b"), &sid()).await;
+    let a = Sidecar::start(d.socket(), &home_in(d.dir(), "a"), &sid()).await;
+    let b = Sidecar::start(d.socket(), &home_in(d.dir(), "b"), &sid()).await;
     a.wait_connected().await;
     b.wait_connected().await;
     topic_replay_and_live(&a, &b).await;
@@ -133,9 +129,9 @@ async fn topics_replay_and_live_messages() {
 #[tokio::test(flavor = "multi_thread")]
 async fn await_blocks_until_a_message_and_times_out_empty() {
     let d = Daemon::start();
-    let home_b = home_in(&d, "b");
+    let home_b = home_in(d.dir(), "b");
     let sid_b = sid();
-    let a = Sidecar::start(d.socket(), &home_in(&d, "a"), &sid()).await;
+    let a = Sidecar::start(d.socket(), &home_in(d.dir(), "a"), &sid()).await;
     let b = Sidecar::start(d.socket(), &home_b, &sid_b).await;
     a.wait_connected().await;
     b.wait_connected().await;
@@ -173,11 +169,11 @@ async fn await_blocks_until_a_message_and_times_out_empty() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cancelled_await_consumes_nothing() {
     let d = Daemon::start();
-    let home_b = home_in(&d, "b");
+    let home_b = home_in(d.dir(), "b");
     let sid_b = sid();
     let b = Sidecar::start(d.socket(), &home_b, &sid_b).await;
     b.wait_connected().await;
-    let mut sender = d.peer(&home_in(&d, "sender"));
+    let mut sender = d.peer(&home_in(d.dir(), "sender"));
 
     let waiting = b.start_await(json!({"timeout": 30})).await;
     // rmcp's client writes a request and its cancellation from separate tasks,
@@ -203,7 +199,7 @@ async fn a_cancelled_await_consumes_nothing() {
 #[tokio::test(flavor = "multi_thread")]
 async fn inbox_resource_reads_without_draining_and_notifies_subscribers() {
     let d = Daemon::start();
-    let home_b = home_in(&d, "b");
+    let home_b = home_in(d.dir(), "b");
     let sid_b = sid();
     let b = Sidecar::start(d.socket(), &home_b, &sid_b).await;
     b.wait_connected().await;
@@ -218,7 +214,7 @@ async fn inbox_resource_reads_without_draining_and_notifies_subscribers() {
         .await
         .unwrap();
 
-    let mut sender = d.peer(&home_in(&d, "sender"));
+    let mut sender = d.peer(&home_in(d.dir(), "sender"));
     sender.send_dm(&format!("home:{home_b}#{sid_b}"), json!("seen twice"));
     let recorder = b.recorder.clone();
     eventually_async("resources/updated for peer://inbox", CALL_TIMEOUT, || {
@@ -248,10 +244,10 @@ async fn inbox_resource_reads_without_draining_and_notifies_subscribers() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_2026_07_28_revision_works_through_discover() {
     let d = Daemon::start();
-    let home_b = home_in(&d, "b");
+    let home_b = home_in(d.dir(), "b");
     let sid_b = sid();
     let a = Sidecar::builder(d.socket())
-        .identity(&home_in(&d, "a"), &sid())
+        .identity(&home_in(d.dir(), "a"), &sid())
         .discover()
         .start()
         .await;

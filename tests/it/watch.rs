@@ -2,7 +2,6 @@
 
 use crate::support::*;
 use serde_json::{json, Value};
-use std::collections::BTreeSet;
 
 fn watch(c: &mut Client, params: Value) {
     assert_eq!(
@@ -23,13 +22,7 @@ fn watcher_sees_every_send_and_publish_as_wire_message() {
     a.set_alias("alice");
     let dm = a.send_dm(&b.addr(), json!({"x": 1}));
     let m = w.expect_notification("peer.wire_message");
-    let keys: BTreeSet<&str> = m
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .filter(|k| *k != "seq")
-        .collect();
+    let keys = fields_but_seq(&m);
     let want = [
         "message_id",
         "from",

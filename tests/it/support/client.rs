@@ -2,6 +2,7 @@
 //! over its Unix socket, fresh identities, and helpers that pick frames apart.
 
 use serde_json::{json, Value};
+use std::collections::BTreeSet;
 use std::io::{ErrorKind, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::Path;
@@ -300,6 +301,17 @@ impl Client {
             }
         }
     }
+}
+
+/// The field names of a message, but `seq` (an extension of ours).
+pub fn fields_but_seq(message: &Value) -> BTreeSet<&str> {
+    message
+        .as_object()
+        .expect("a message is an object")
+        .keys()
+        .map(String::as_str)
+        .filter(|k| *k != "seq")
+        .collect()
 }
 
 /// `(code, message)` if `frame` is an error response.

@@ -287,6 +287,21 @@ impl Drop for Daemon {
     }
 }
 
+/// The home `name` (an absolute path) inside `dir`, a test's private directory.
+pub fn home_in(dir: &Path, name: &str) -> String {
+    dir.join(name).to_string_lossy().into_owned()
+}
+
+/// The first column of the first row `sql` gives on the SQLite database at
+/// `db`, opened read-only.
+pub fn query_db<T: rusqlite::types::FromSql>(db: &Path, sql: &str) -> T {
+    let conn =
+        rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap_or_else(|e| panic!("open {}: {e}", db.display()));
+    conn.query_row(sql, [], |row| row.get(0))
+        .unwrap_or_else(|e| panic!("{sql} on {}: {e}", db.display()))
+}
+
 /// Writes a file (helper for start-up tests).
 pub fn write_file(path: &Path, contents: &str) {
     File::create(path)

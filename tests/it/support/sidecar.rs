@@ -1,7 +1,7 @@
 //! End-to-end harness for `blemees-peer-mcp`: spawns the real sidecar binary and
 //! drives it over stdio with rmcp's own client, as an agent host would.
 
-use super::eventually_async;
+use super::{eventually_async, home_in};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomNotification,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, Request,
@@ -399,7 +399,7 @@ pub async fn topic_replay_and_live(a: &Sidecar, b: &Sidecar) {
 /// Two connected sidecars in homes `dir/a` and `dir/b`; the first holds the
 /// alias `architect`.
 pub async fn pair(socket: &Path, dir: &Path) -> (Sidecar, Sidecar) {
-    let home = |name: &str| dir.join(name).to_string_lossy().into_owned();
+    let home = |name: &str| home_in(dir, name);
     let a = Sidecar::builder(socket)
         .identity(&home("a"), &crate::support::sid())
         .arg("--alias")
