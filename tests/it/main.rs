@@ -1,0 +1,34 @@
+//! The integration tests, as one binary: every module drives the real
+//! `blemees-peerd` and `blemees-peer-mcp` from outside, through [`support`].
+//! One binary links the harness once and lets libtest schedule all of them
+//! together (see `autotests = false` in Cargo.toml).
+
+mod support;
+
+mod ack;
+mod activation;
+mod aliases;
+mod backup;
+mod cli;
+mod compat_py01;
+mod concurrency;
+mod dm;
+mod errors;
+mod hello;
+mod history;
+mod import;
+mod limits;
+mod listing;
+mod peercred;
+mod persistence;
+mod sidecar_ack;
+mod sidecar_channel;
+mod sidecar_identity;
+mod sidecar_py01;
+mod sidecar_reconnect;
+mod sidecar_tools;
+mod slow_reader;
+mod startup;
+mod status;
+mod topics;
+mod watch;
