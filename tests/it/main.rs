@@ -31,4 +31,5 @@ mod slow_reader;
 mod startup;
 mod status;
 mod topics;
+mod trust;
 mod watch;

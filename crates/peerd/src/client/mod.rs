@@ -98,6 +98,10 @@ pub(crate) fn run(command: Command, socket: &Path) -> ExitCode {
     };
     match runtime.block_on(execute(command, socket)) {
         Ok(()) => ExitCode::SUCCESS,
+        // A socket served by another user: say so, it is not "no daemon".
+        Err(e @ ClientError::Connect { .. }) if is_refusal(&e) => {
+            fail(&e.to_string(), EXIT_DAEMON_ERROR)
+        }
         Err(ClientError::Connect { path, .. }) => fail(
             &format!(
                 "no daemon at {}; start one with `blemees-peerd` (or pass --socket)",
@@ -107,6 +111,12 @@ pub(crate) fn run(command: Command, socket: &Path) -> ExitCode {
         ),
         Err(e) => fail(&e.to_string(), EXIT_DAEMON_ERROR),
     }
+}
+
+/// Whether connecting failed because this client refused the server.
+fn is_refusal(e: &ClientError) -> bool {
+    matches!(e, ClientError::Connect { source, .. }
+        if source.kind() == std::io::ErrorKind::PermissionDenied)
 }
 
 fn fail(message: &str, code: u8) -> ExitCode {
