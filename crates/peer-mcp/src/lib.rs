@@ -19,6 +19,7 @@ mod pump;
 mod recent;
 mod reply;
 mod resources;
+mod schema;
 mod server;
 mod tools;
 mod wait;
