@@ -625,3 +625,93 @@ fn gemini_cli_runs_every_tool() {
     assert!(out.stdout.contains("SCENARIO DONE"), "{out}");
     w.check_tester_got_the_ping();
 }
+
+// ---------------------------------------------------------------------------
+// Joining lazily
+// ---------------------------------------------------------------------------
+
+/// Spawns the sidecar, sends `lines` on its stdin, reads one answer per
+/// request, and closes it: what a probing host does.
+fn probe(socket: &std::path::Path, lines: &[Value]) -> Vec<Value> {
+    let mut child = std::process::Command::new(sidecar_bin())
+        .args([
+            "--socket",
+            &socket.to_string_lossy(),
+            "--home",
+            "/probe/home",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut answers = Vec::new();
+    for line in lines {
+        writeln!(stdin, "{line}").unwrap();
+        if line.get("id").is_some() {
+            let mut answer = String::new();
+            out.read_line(&mut answer).unwrap();
+            answers.push(serde_json::from_str(&answer).unwrap());
+        }
+    }
+    drop(stdin);
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the probed sidecar did not exit"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    answers
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_probe_that_goes_away_makes_no_presence_event() {
+    let d = Daemon::start();
+    let mut observer = Raw::connect(&d.socket());
+    observer.hello(&sid(), "/probe/home");
+    let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {},
+        "clientInfo": {"name": "probe", "version": "0"}}});
+    let answers = probe(&d.socket(), std::slice::from_ref(&initialize));
+    assert!(
+        answers[0]["result"]["serverInfo"].is_object(),
+        "{answers:?}"
+    );
+    let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {
+        "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
+                  "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let answers = probe(&d.socket(), &[discover]);
+    assert!(answers[0].get("result").is_some(), "{answers:?}");
+    // A health check: the whole handshake and the tool list, then gone
+    // (what `claude mcp list` does).
+    let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
+    let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
+    let answers = probe(&d.socket(), &[initialize, initialized, list]);
+    assert_eq!(
+        answers[1]["result"]["tools"].as_array().map(Vec::len),
+        Some(12)
+    );
+    // Longer than the sidecar's grace (2 s) after the handshake.
+    let noise = observer.drain(Duration::from_millis(2500));
+    assert_eq!(noise, Vec::<Value>::new(), "a probe made presence noise");
+
+    // A host that stays joins after the grace; a tool call joins at once.
+    let stays = sidecar(&d.socket(), "/probe/home").await;
+    let seen = observer.drain(Duration::from_millis(3000));
+    assert!(
+        seen.iter().any(|f| f["method"] == "peer.peer_joined"),
+        "a host that stayed did not join: {seen:?}"
+    );
+    drop(stays);
+    let calls = sidecar(&d.socket(), "/probe/home").await;
+    let who = call(&calls, "peer_whoami", json!({})).await.unwrap();
+    assert!(
+        text_of(&who).contains("\"connected\":true"),
+        "{}",
+        text_of(&who)
+    );
+}

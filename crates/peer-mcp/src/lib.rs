@@ -14,6 +14,7 @@ mod delivery;
 pub mod identity;
 mod inbox;
 mod instructions;
+mod join;
 mod mailbox;
 mod pump;
 mod recent;
