@@ -485,6 +485,48 @@ fn claude_code_runs_every_tool() {
     w.check_tester_got_the_ping();
 }
 
+/// What README says Claude Code asks: a project's .mcp.json waits for a
+/// one-time approval, and each peer tool needs permission (read-only or not)
+/// unless allowed, e.g. with `--allowedTools mcp__peer`.
+#[test]
+fn claude_code_asks_for_project_servers_and_tool_permission() {
+    let Some(bin) = hosts_bin() else { return };
+    let w = World::new();
+    let script = json!({"steps": [{"tool": "peer_whoami", "args": {},
+        "expect": {"error": true, "contains": ["permission"]}}], "final": "ASKED"});
+    let model = Model::start(&script);
+    let mcp_json =
+        json!({"mcpServers": {"peer": {"command": sidecar_bin(), "args": w.sidecar_args()}}});
+    std::fs::write(w.project.join(".mcp.json"), mcp_json.to_string()).unwrap();
+    let claude = |args: &[&str]| {
+        let mut cmd = host_command(&bin.join("claude"), &w.home, &w.project);
+        cmd.args(args)
+            .env("ANTHROPIC_BASE_URL", model.url())
+            .env("ANTHROPIC_API_KEY", "sk-scripted")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_AUTOUPDATER", "1");
+        cmd
+    };
+    let list = run(claude(&["mcp", "list"]), Duration::from_secs(60));
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("peer:") && l.contains("Pending approval")),
+        "claude mcp list:\n{list}"
+    );
+    let out = run(
+        claude(&["-p", "Who am I?", "--output-format", "json"]),
+        HOST_TIMEOUT,
+    );
+    model.assert_played("claude -p without permission", &out);
+    let result: Value =
+        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    assert_eq!(
+        result["permission_denials"][0]["tool_name"], "mcp__peer__peer_whoami",
+        "{out}"
+    );
+}
+
 /// Codex's config as README gives it, plus the scripted model as provider.
 fn codex_home(w: &World, model: &Model) -> std::path::PathBuf {
     let dir = w.home.join(".codex");
@@ -595,7 +637,8 @@ fn gemini_cli_runs_every_tool() {
     let w = World::new();
     let model = Model::start(&scenario(&w.tester.address));
     let settings = json!({
-        "mcpServers": {"peer": {"command": sidecar_bin(), "args": w.sidecar_args()}},
+        // As README gives it: trusted, so headless runs may call the tools.
+        "mcpServers": {"peer": {"command": sidecar_bin(), "args": w.sidecar_args(), "trust": true}},
         "privacy": {"usageStatisticsEnabled": false},
         "telemetry": {"enabled": false},
         "general": {"disableAutoUpdate": true, "disableUpdateNag": true},
@@ -612,10 +655,6 @@ fn gemini_cli_runs_every_tool() {
             // A fixed model: "auto" first asks a classifier model for a route.
             "--model",
             "gemini-2.5-flash",
-            "--allowed-mcp-server-names",
-            "peer",
-            "--approval-mode",
-            "yolo",
             "-p",
             "Talk to the tester agent with the peer tools.",
         ]);
