@@ -347,17 +347,17 @@ fn scenario(tester: &str) -> Value {
     json!({
         "steps": [
             step("peer_whoami", json!({}), ok(&["\"connected\":true"])),
-            step("peer_set_alias", json!({"alias": "host"}), ok(&[])),
+            step("peer_set_alias", json!({"alias": "host"}), ok(&["\"ok\":true"])),
             step("peer_list_peers", json!({}), ok(&["\"alias\":\"tester\""])),
-            step("peer_set_dm_filter", json!({"patterns": ["*"]}), ok(&[])),
+            step("peer_set_dm_filter", json!({"patterns": ["*"]}), ok(&["\"ok\":true"])),
             step("peer_send", json!({"to": tester, "body": "{\"task\": \"ping\"}"}), ok(&["\"delivered\":1"])),
             step("peer_await", json!({"timeout": 30, "limit": 10, "include_presence": false}), ok(&["\"answer\":\"pong\""])),
             step("peer_history", json!({"address": tester, "limit": 5}), ok(&["\"task\":\"ping\""])),
-            step("peer_subscribe", json!({"topic": "builds", "replay": 0}), ok(&[])),
+            step("peer_subscribe", json!({"topic": "builds", "replay": 0}), ok(&["\"ok\":true"])),
             step("peer_publish", json!({"topic": "builds", "body": "green"}), ok(&["\"subscribers\":1"])),
             step("peer_inbox", json!({"limit": 10, "include_presence": true}), ok(&["\"messages\""])),
             step("peer_list_topics", json!({}), ok(&["\"name\":\"builds\""])),
-            step("peer_unsubscribe", json!({"topic": "builds"}), ok(&[])),
+            step("peer_unsubscribe", json!({"topic": "builds"}), ok(&["\"ok\":true"])),
             step("peer_set_alias", json!({"alias": "Not Valid!"}), json!({"error": true, "contains": ["alias must match"]})),
         ],
         "final": "SCENARIO DONE",
@@ -576,6 +576,42 @@ fn codex_exec_runs_every_tool_under_approval_never() {
     );
     assert!(out.stdout.contains("SCENARIO DONE"), "{out}");
     w.check_tester_got_the_ping();
+}
+
+/// The same Codex run against a sidecar without annotations (the Python 0.1
+/// one, which .ci/python-0.1.sh installs) is refused: this is what the
+/// annotations fix, and it shows the scripted model catches a refused call.
+#[test]
+fn codex_exec_refuses_tools_without_annotations() {
+    let Some(bin) = hosts_bin() else { return };
+    let py01 = std::env::var_os("BLEMEES_PY01_BIN")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| repo().join(".ci/py01/bin"))
+        .join("blemees-peer-mcp");
+    if !py01.exists() {
+        eprintln!(
+            "SKIPPED: {} is not installed (.ci/python-0.1.sh)",
+            py01.display()
+        );
+        return;
+    }
+    let w = World::new();
+    let script = json!({"steps": [{"tool": "peer_list_peers", "args": {},
+        "expect": {"error": true, "contains": ["requires approval, but approval policy is never"]}}],
+        "final": "REFUSED"});
+    let model = Model::start(&script);
+    let home = codex_home(&w, &model);
+    let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
+    let config = config.replace(
+        &format!("{:?}", sidecar_bin()),
+        &format!("{:?}", py01.display().to_string()),
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+    let mut cmd = host_command(&bin.join("codex"), &w.home, &w.project);
+    cmd.env("CODEX_HOME", home)
+        .args(["exec", "--skip-git-repo-check", "List the peers."]);
+    let out = run(cmd, HOST_TIMEOUT);
+    model.assert_played("codex exec with the 0.1 sidecar", &out);
 }
 
 #[test]

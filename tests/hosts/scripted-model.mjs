@@ -47,8 +47,12 @@ function next(results) {
 function check(step, got) {
   const want = step.expect ?? {};
   const wantError = want.error === true;
-  // Hosts that do not pass isError on (Codex) still show the daemon's words.
-  const looksError = got.isError === true || (got.isError === undefined && /\berror\b/i.test(got.text) && !/"error"\s*:\s*null/.test(got.text));
+  // Hosts that do not pass isError on (Codex) still show the daemon's or
+  // their own words ("requires approval" is Codex refusing the call).
+  const looksError =
+    got.isError === true ||
+    /requires approval|haven't granted/i.test(got.text) ||
+    (got.isError === undefined && /\berror\b/i.test(got.text) && !/"error"\s*:\s*null/.test(got.text));
   if (wantError !== looksError) {
     return `${step.tool} ${JSON.stringify(step.args)}: ${wantError ? 'expected an error' : 'unexpected error'}: ${got.text.slice(0, 400)}`;
   }
