@@ -20,6 +20,7 @@ mod import;
 mod limits;
 mod listing;
 mod peercred;
+mod real_hosts;
 mod persistence;
 mod sidecar_ack;
 mod sidecar_channel;

@@ -4,13 +4,14 @@
 use crate::channel;
 use crate::delivery::DeliveryTransport;
 use crate::identity::{self, Sources};
+use crate::join::{Join, JoinOnUse};
 use crate::mailbox::Mailbox;
 use crate::pump;
 use crate::resources::Watchers;
 use crate::server::{PeerServer, SERVER_NAME};
 use anyhow::Context;
 use clap::Parser;
-use peer_client::{LogLevel, Session, SessionConfig};
+use peer_client::{LogLevel, SessionConfig};
 use peer_proto::api::ClientInfo;
 use peer_proto::paths::{self, Env};
 use rmcp::transport::async_rw::AsyncRwTransport;
@@ -93,7 +94,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let id = identity::resolve(&Sources::from_process(args.home, args.sid, args.alias));
     let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
     tracing::info!(home = %id.home, sid = %id.sid, socket = %socket.display(), "starting");
-    let (session, notes) = Session::start(SessionConfig {
+    let config = SessionConfig {
         socket,
         sid: id.sid,
         home: id.home,
@@ -103,22 +104,25 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             name: SERVER_NAME.into(),
             version: peer_proto::VERSION.into(),
         }),
-    });
+    };
     let (mailbox, acks) = Mailbox::new();
     let mailbox = Arc::new(mailbox);
     let watchers = Arc::new(Watchers::default());
     let (channel_tx, channel_rx) = args.claude_channel.then(channel::queue).unzip();
-    tokio::spawn(pump::file_notifications(
-        notes,
-        mailbox.clone(),
-        watchers.clone(),
-        channel_tx,
-    ));
-    tokio::spawn(pump::acknowledge(session.clone(), acks));
+    // The session (hello, presence) starts only when the host is in earnest.
+    let join = {
+        let (mailbox, watchers) = (mailbox.clone(), watchers.clone());
+        Arc::new(Join::new(config, move |session, notes| {
+            tokio::spawn(pump::file_notifications(
+                notes, mailbox, watchers, channel_tx,
+            ));
+            tokio::spawn(pump::acknowledge(session.clone(), acks));
+        }))
+    };
 
     let stdio = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout());
-    let transport = DeliveryTransport::new(stdio, mailbox.clone());
-    let server = PeerServer::new(session.clone(), mailbox, watchers, args.claude_channel);
+    let transport = DeliveryTransport::new(JoinOnUse::new(stdio, join.clone()), mailbox.clone());
+    let server = PeerServer::new(join.clone(), mailbox, watchers, args.claude_channel);
     let running = server
         .serve(transport)
         .await
@@ -128,7 +132,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     }
     let reason = running.waiting().await.context("MCP service failed")?;
     tracing::info!(?reason, "MCP host went away; stopping");
-    session.close();
+    if let Some(session) = join.started() {
+        session.close();
+    }
     Ok(())
 }
 

@@ -3,10 +3,11 @@
 
 use crate::channel;
 use crate::instructions;
+use crate::join::Join;
 use crate::mailbox::Mailbox;
 use crate::reply;
 use crate::resources::{self, Watchers};
-use peer_client::{ClientError, Session};
+use peer_client::ClientError;
 use peer_proto::api::{self, NoParams, Request};
 use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::model::{
@@ -26,7 +27,8 @@ pub(crate) const SERVER_NAME: &str = "blemees-peer-mcp";
 
 #[derive(Clone)]
 pub(crate) struct PeerServer {
-    pub(crate) session: Session,
+    /// The daemon session, started when the host is in earnest (see [`Join`]).
+    pub(crate) session: Arc<Join>,
     pub(crate) mailbox: Arc<Mailbox>,
     pub(crate) watchers: Arc<Watchers>,
     /// `--claude-channel`: declare `claude/channel` (the pushes themselves
@@ -37,7 +39,7 @@ pub(crate) struct PeerServer {
 
 impl PeerServer {
     pub(crate) fn new(
-        session: Session,
+        session: Arc<Join>,
         mailbox: Arc<Mailbox>,
         watchers: Arc<Watchers>,
         claude_channel: bool,

@@ -2,12 +2,14 @@
 //! to one daemon request, except the inbox tools, which read the sidecar's own
 //! inbox. Descriptions are short: every agent pays for them in its context.
 
-use crate::inbox::Taken;
+use crate::inbox::{Taken, INBOX_CAPACITY};
 use crate::reply;
 use crate::resources;
+use crate::schema;
 use crate::server::PeerServer;
 use crate::wait::{self, Outcome, Wait, PROGRESS_EVERY};
 use peer_proto::api::{self, HistoryParams, NoParams, PublishParams, SendParams};
+use peer_proto::limits::{HISTORY_MAX_LIMIT, MAX_GLOBS};
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
@@ -20,12 +22,16 @@ use serde_json::{json, Value};
 /// `peer_inbox`'s default `limit`, as 0.1.
 pub(crate) const INBOX_DEFAULT_LIMIT: usize = 100;
 
+/// `peer_await`'s longest `timeout`, in seconds (a longer one is cut to it).
+const AWAIT_MAX_SECS: u64 = wait::AWAIT_MAX.as_secs();
+
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct SendArgs {
     /// home:<dir>, home:<dir>#<sid> or home:<dir>#<alias>
     pub(crate) to: String,
-    /// Any JSON value
-    #[serde(default)]
+    /// Text, or JSON text of an object/array: sent as that JSON
+    #[serde(default, deserialize_with = "schema::body")]
+    #[schemars(with = "String")]
     pub(crate) body: Value,
     /// message_id this answers
     pub(crate) reply_to: Option<String>,
@@ -33,27 +39,33 @@ pub(crate) struct SendArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct PublishArgs {
+    /// Topic name
     pub(crate) topic: String,
-    /// Any JSON value
-    #[serde(default)]
+    /// Text, or JSON text of an object/array: sent as that JSON
+    #[serde(default, deserialize_with = "schema::body")]
+    #[schemars(with = "String")]
     pub(crate) body: Value,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct SubscribeArgs {
+    /// Topic name
     pub(crate) topic: String,
     /// Re-deliver the last N stored messages
+    #[schemars(range(min = 0))]
     pub(crate) replay: Option<u64>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct TopicArgs {
+    /// Topic name
     pub(crate) topic: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct InboxArgs {
     /// Most entries to return (default 100)
+    #[schemars(range(min = 1, max = INBOX_CAPACITY))]
     pub(crate) limit: Option<u32>,
     /// Also return joined/left/alias events
     pub(crate) include_presence: Option<bool>,
@@ -61,9 +73,11 @@ pub(crate) struct InboxArgs {
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct AwaitArgs {
-    /// Seconds to wait (default 50, max 110)
+    /// Seconds to wait (default 50)
+    #[schemars(range(min = 0, max = AWAIT_MAX_SECS))]
     pub(crate) timeout: Option<f64>,
     /// Most entries to return (default 100)
+    #[schemars(range(min = 1, max = INBOX_CAPACITY))]
     pub(crate) limit: Option<u32>,
     /// Also return joined/left/alias events
     pub(crate) include_presence: Option<bool>,
@@ -78,6 +92,7 @@ pub(crate) struct AliasArgs {
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct DmFilterArgs {
     /// Globs over the sender address
+    #[schemars(length(max = MAX_GLOBS))]
     pub(crate) patterns: Vec<String>,
 }
 
@@ -87,7 +102,8 @@ pub(crate) struct HistoryArgs {
     pub(crate) address: String,
     /// Only messages after this message_id
     pub(crate) since: Option<String>,
-    /// 1..1000 (default 100)
+    /// Most messages (default 100)
+    #[schemars(range(min = 1, max = HISTORY_MAX_LIMIT))]
     pub(crate) limit: Option<u32>,
 }
 
@@ -108,7 +124,9 @@ fn taken_json(taken: &Taken) -> Value {
 #[tool_router(vis = "pub(crate)")]
 impl PeerServer {
     #[tool(
-        description = "Send a direct message. to: home:<dir> (every session there), home:<dir>#<sid> or home:<dir>#<alias>."
+        input_schema = schema::input::<SendArgs>(),
+        description = "Send a direct message. to: home:<dir> (every session there), home:<dir>#<sid> or home:<dir>#<alias>.",
+        annotations(title = "Send a direct message", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn peer_send(
         &self,
@@ -124,7 +142,11 @@ impl PeerServer {
         self.reply(&ctx, r)
     }
 
-    #[tool(description = "Publish a message to a topic's subscribers.")]
+    #[tool(
+        input_schema = schema::input::<PublishArgs>(),
+        description = "Publish a message to a topic's subscribers.",
+        annotations(title = "Publish to a topic", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
     async fn peer_publish(
         &self,
         Parameters(a): Parameters<PublishArgs>,
@@ -139,7 +161,9 @@ impl PeerServer {
     }
 
     #[tool(
-        description = "Subscribe to a topic; its messages arrive in the inbox. replay: also re-deliver the last N."
+        input_schema = schema::input::<SubscribeArgs>(),
+        description = "Subscribe to a topic; its messages arrive in the inbox. replay: also re-deliver the last N.",
+        annotations(title = "Subscribe to a topic", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_subscribe(
         &self,
@@ -153,7 +177,11 @@ impl PeerServer {
         self.reply(&ctx, r)
     }
 
-    #[tool(description = "Unsubscribe from a topic.")]
+    #[tool(
+        input_schema = schema::input::<TopicArgs>(),
+        description = "Unsubscribe from a topic.",
+        annotations(title = "Unsubscribe from a topic", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn peer_unsubscribe(
         &self,
         Parameters(a): Parameters<TopicArgs>,
@@ -164,7 +192,9 @@ impl PeerServer {
     }
 
     #[tool(
-        description = "Take received messages, oldest first, without waiting. Returns {messages, dropped}."
+        input_schema = schema::input::<InboxArgs>(),
+        description = "Take received messages, oldest first, without waiting. Returns {messages, dropped}.",
+        annotations(title = "Read the inbox", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn peer_inbox(
         &self,
@@ -183,7 +213,9 @@ impl PeerServer {
     }
 
     #[tool(
-        description = "Wait for messages and take them (timeout seconds: default 50, max 110). Returns {messages, dropped}, or {messages: [], timeout: true}."
+        input_schema = schema::input::<AwaitArgs>(),
+        description = "Wait for messages and take them (timeout seconds: default 50, max 110). Returns {messages, dropped}, or {messages: [], timeout: true}.",
+        annotations(title = "Wait for messages", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
     )]
     async fn peer_await(
         &self,
@@ -223,7 +255,9 @@ impl PeerServer {
     }
 
     #[tool(
-        description = "Claim an alias (others reach you as home:<dir>#<alias>); \"\" clears it."
+        input_schema = schema::input::<AliasArgs>(),
+        description = "Claim an alias (others reach you as home:<dir>#<alias>); \"\" clears it.",
+        annotations(title = "Set your alias", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_set_alias(
         &self,
@@ -235,7 +269,9 @@ impl PeerServer {
     }
 
     #[tool(
-        description = "Accept DMs only from senders whose address matches a glob: [\"*\"] all, [] none."
+        input_schema = schema::input::<DmFilterArgs>(),
+        description = "Accept DMs only from senders whose address matches a glob: [\"*\"] all, [] none.",
+        annotations(title = "Filter incoming DMs", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_set_dm_filter(
         &self,
@@ -246,19 +282,41 @@ impl PeerServer {
         self.reply(&ctx, r)
     }
 
-    #[tool(description = "List connected agent sessions by home, with sids, aliases and topics.")]
+    #[tool(
+        description = "List connected agent sessions by home, with sids, aliases and topics.",
+        annotations(
+            title = "List peers",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn peer_list_peers(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let r = self.session.request::<api::ListPeers>(&NoParams {}).await;
         self.reply(&ctx, r)
     }
 
-    #[tool(description = "List topics with subscriber counts and last message time.")]
+    #[tool(
+        description = "List topics with subscriber counts and last message time.",
+        annotations(
+            title = "List topics",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn peer_list_topics(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let r = self.session.request::<api::ListTopics>(&NoParams {}).await;
         self.reply(&ctx, r)
     }
 
-    #[tool(description = "Read stored messages of a topic:<name> or home: address, oldest first.")]
+    #[tool(
+        input_schema = schema::input::<HistoryArgs>(),
+        description = "Read stored messages of a topic:<name> or home: address, oldest first.",
+        annotations(title = "Read message history", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
     async fn peer_history(
         &self,
         Parameters(a): Parameters<HistoryArgs>,
@@ -273,7 +331,16 @@ impl PeerServer {
         self.reply(&ctx, r)
     }
 
-    #[tool(description = "Your own address, sid and alias, and whether the daemon is connected.")]
+    #[tool(
+        description = "Your own address, sid and alias, and whether the daemon is connected.",
+        annotations(
+            title = "Who am I",
+            read_only_hint = true,
+            destructive_hint = false,
+            idempotent_hint = true,
+            open_world_hint = false
+        )
+    )]
     async fn peer_whoami(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let s = &self.session;
         let connected = matches!(s.link(), peer_client::Link::Up { .. });
