@@ -47,6 +47,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_OUTBOX_BYTES,
           value_parser = clap::value_parser!(u32).range(65536..).map(|v| v as usize))]
     max_outbox_bytes: usize,
+    /// How long a write waits for a database lock another process holds
+    /// before its batch is answered with an error, in milliseconds
+    #[arg(long, value_name = "MS", default_value_t = config::DEFAULT_DB_BUSY_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u32).range(1..=60_000))]
+    db_busy_timeout_ms: u32,
     /// Log verbosity (logs go to stderr)
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     log_level: LogLevel,
@@ -75,6 +80,7 @@ impl Args {
         c.retention_days = self.retention_days;
         c.max_line_bytes = self.max_line_bytes;
         c.max_outbox_bytes = self.max_outbox_bytes;
+        c.db_busy_timeout_ms = self.db_busy_timeout_ms;
         c
     }
 }

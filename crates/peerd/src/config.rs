@@ -12,6 +12,10 @@ pub(crate) const DEFAULT_RETENTION_DAYS: u32 = 28;
 pub(crate) const DEFAULT_MAX_LINE_BYTES: usize = 4 * 1024 * 1024;
 /// Bytes a connection may have waiting to be written before it is cut off.
 pub(crate) const DEFAULT_MAX_OUTBOX_BYTES: usize = 16 * 1024 * 1024;
+/// How long a database write waits for a lock held by another process (a
+/// `sqlite3` shell, a stuck backup) before its batch fails and is answered
+/// with errors. The event thread waits that long, so every client does.
+pub(crate) const DEFAULT_DB_BUSY_TIMEOUT_MS: u32 = 5000;
 /// How long shutdown waits for outboxes to drain.
 pub(crate) const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a closing connection may take to accept its last frames.
@@ -40,6 +44,7 @@ pub(crate) struct Config {
     pub(crate) retention_days: u32,
     pub(crate) max_line_bytes: usize,
     pub(crate) max_outbox_bytes: usize,
+    pub(crate) db_busy_timeout_ms: u32,
 }
 
 impl Config {
@@ -53,6 +58,7 @@ impl Config {
             retention_days: DEFAULT_RETENTION_DAYS,
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_outbox_bytes: DEFAULT_MAX_OUTBOX_BYTES,
+            db_busy_timeout_ms: DEFAULT_DB_BUSY_TIMEOUT_MS,
         }
     }
 

@@ -54,7 +54,7 @@ pub(crate) async fn run(
                     let purge = Op::Purge {
                         now: Now::read().unix,
                     };
-                    store.run_batch(vec![purge], &mut outboxes);
+                    commit(&mut store, &mut router, vec![purge], &mut outboxes);
                     tokio::task::yield_now().await;
                     continue;
                 }
@@ -92,8 +92,14 @@ pub(crate) async fn run(
                     now: Now::read().unix,
                 }),
                 Inbound::Shutdown(done) => {
-                    store.run_batch(std::mem::take(&mut ops), &mut outboxes);
-                    store.run_batch(router.shutdown(), &mut outboxes);
+                    commit(
+                        &mut store,
+                        &mut router,
+                        std::mem::take(&mut ops),
+                        &mut outboxes,
+                    );
+                    let last = router.shutdown();
+                    commit(&mut store, &mut router, last, &mut outboxes);
                     store.close();
                     let _ = done.send(());
                     return;
@@ -104,9 +110,23 @@ pub(crate) async fn run(
                 next = inbound.try_recv().ok();
             }
         }
-        store.run_batch(std::mem::take(&mut ops), &mut outboxes);
+        commit(
+            &mut store,
+            &mut router,
+            std::mem::take(&mut ops),
+            &mut outboxes,
+        );
         permits.clear();
         trimmer.batch(taken);
     }
     store.close();
+}
+
+/// Has the store apply and commit `ops`, then settles the router's changes,
+/// or rolls them back if the batch failed: router and database stay in step.
+fn commit(store: &mut Store, router: &mut Router, ops: Vec<Op>, outboxes: &mut Outboxes) {
+    match store.run_batch(ops, outboxes) {
+        true => router.settle(),
+        false => router.roll_back(),
+    }
 }

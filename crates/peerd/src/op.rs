@@ -51,6 +51,9 @@ pub(crate) enum Op {
         id: Box<RawValue>,
         frame: Bytes,
     },
+    /// An error answer: true whatever becomes of the batch, so it is pushed
+    /// even when the batch fails.
+    Error { to: ConnId, frame: Bytes },
     /// Answer a request whose answer the store computes (history, topics,
     /// status, acks).
     Answer {
@@ -101,10 +104,29 @@ pub(crate) enum Query {
     Ack { message_ids: Vec<String> },
 }
 
-/// An error answer, or nothing for a notification.
+/// The error answer `error` to request `id` (`None`: answered with a null id).
 pub(crate) fn error(to: ConnId, id: Option<&RawValue>, error: &RpcError) -> Op {
-    Op::Push {
+    Op::Error {
         to,
-        out: Out::Frame(Bytes::from(peer_proto::rpc::error_frame(id, error))),
+        frame: Bytes::from(peer_proto::rpc::error_frame(id, error)),
+    }
+}
+
+impl Op {
+    /// For a batch that failed before applying this op: the answer its
+    /// request gets instead (`failure` for what would have succeeded).
+    pub(crate) fn answer_on_failure(self, failure: &RpcError) -> Option<(ConnId, Out)> {
+        let (to, frame) = match self {
+            Op::Error { to, frame } => (to, frame),
+            Op::Respond { to, id, .. }
+            | Op::Answer {
+                to, id: Some(id), ..
+            } => {
+                let frame = peer_proto::rpc::error_frame(Some(&id), failure);
+                (to, Bytes::from(frame))
+            }
+            _ => return None,
+        };
+        Some((to, Out::Frame(frame)))
     }
 }

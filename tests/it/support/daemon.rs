@@ -20,7 +20,12 @@ use std::time::Duration;
 pub const START_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Daemon flags newer than 0.1 (each takes a value).
-const FLAGS_AFTER_0_1: &[&str] = &["--retention-days", "--max-line-bytes", "--max-outbox-bytes"];
+const FLAGS_AFTER_0_1: &[&str] = &[
+    "--retention-days",
+    "--max-line-bytes",
+    "--max-outbox-bytes",
+    "--db-busy-timeout-ms",
+];
 
 /// The daemon program, and the flags of [`FLAGS_AFTER_0_1`] it lacks: an
 /// override (PEERD_UNDER_TEST) lacks those its `--help` does not mention.

@@ -16,6 +16,7 @@
 mod messages;
 mod sessions;
 mod topics;
+mod undo;
 mod watchers;
 
 use crate::call::{Call, Parsed};
@@ -31,6 +32,7 @@ use serde::Serialize;
 use sessions::Session;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::time::Instant;
+use undo::Undo;
 use watchers::Watch;
 
 /// Why subscribers are told they lost their subscriptions at shutdown.
@@ -80,6 +82,8 @@ pub(crate) struct Router {
     watchers: BTreeSet<ConnId>,
     next_seq: i64,
     started: Instant,
+    /// Changes of the batch in progress, undone if it fails to commit.
+    journal: Vec<Undo>,
 }
 
 /// A request's operations, or the error to answer it with.
@@ -122,6 +126,7 @@ impl Router {
             watchers: BTreeSet::new(),
             next_seq,
             started,
+            journal: Vec::new(),
         }
     }
 

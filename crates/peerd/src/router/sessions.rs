@@ -1,7 +1,7 @@
 //! Sessions: hello, aliases, DM filters, who is listed, and the presence
 //! notifications that tell everyone else.
 
-use super::{bug, fanout, frame, respond, Conn, Outcome, Router};
+use super::{bug, fanout, frame, respond, Conn, Outcome, Router, Undo};
 use crate::clock::Now;
 use crate::op::{Op, ReplyId};
 use crate::outbox::{ConnId, Out};
@@ -131,6 +131,7 @@ impl Router {
             sid: session.sid.clone(),
         };
         self.conn_mut(conn)?.session = Some(session);
+        self.journal.push(Undo::Hello(conn));
         ops.extend(respond(conn, id, &result));
         Ok(ops)
     }
@@ -173,9 +174,10 @@ impl Router {
         let session = self.session_mut(conn)?;
         session.alias = alias.clone();
         let changed = Presence {
-            previous: Some(previous),
+            previous: Some(previous.clone()),
             ..session.presence(now)
         };
+        self.journal.push(Undo::Alias { conn, previous });
         ops.extend(self.broadcast(None, method::ALIAS_CHANGED, &changed));
         ops.extend(respond(conn, id, &SetAliasResult { alias, ok: true }));
         Ok(ops)
@@ -191,7 +193,8 @@ impl Router {
             ok: true,
             patterns: patterns.patterns().to_vec(),
         };
-        self.session_mut(conn)?.dm_filter = patterns;
+        let previous = std::mem::replace(&mut self.session_mut(conn)?.dm_filter, patterns);
+        self.journal.push(Undo::DmFilter { conn, previous });
         Ok(respond(conn, id, &result).into_iter().collect())
     }
 
@@ -215,6 +218,26 @@ impl Router {
         ListPeersResult { peers }
     }
 
+    /// Takes `session` (of `conn`, already out of its connection) out of every
+    /// index: sid, alias, subscriptions, its home's list.
+    pub(super) fn forget_session(&mut self, conn: ConnId, s: &Session) {
+        self.by_sid.remove(&s.sid);
+        if let Some(addr) = s.alias_address() {
+            if self.aliases.get(&addr) == Some(&conn) {
+                self.aliases.remove(&addr);
+            }
+        }
+        for topic in &s.subscriptions {
+            self.forget_subscriber(conn, topic);
+        }
+        if let Some(list) = self.homes.get_mut(&s.home) {
+            list.retain(|c| *c != conn);
+            if list.is_empty() {
+                self.homes.remove(&s.home);
+            }
+        }
+    }
+
     /// Forgets everything of `conn`; tells the others if it had presence; the
     /// store then re-queues what it held and the connection is closed.
     pub(super) fn closed(&mut self, conn: ConnId, now: Now) -> Vec<Op> {
@@ -224,20 +247,8 @@ impl Router {
         self.watchers.remove(&conn);
         let mut ops = Vec::new();
         if let Some(s) = session {
-            self.by_sid.remove(&s.sid);
-            if let Some(addr) = s.alias_address() {
-                self.aliases.remove(&addr);
-            }
-            for topic in &s.subscriptions {
-                self.forget_subscriber(conn, topic);
-            }
+            self.forget_session(conn, &s);
             if s.presence {
-                if let Some(list) = self.homes.get_mut(&s.home) {
-                    list.retain(|c| *c != conn);
-                    if list.is_empty() {
-                        self.homes.remove(&s.home);
-                    }
-                }
                 ops.extend(self.broadcast(None, method::PEER_LEFT, &s.presence(now)));
             }
         }

@@ -64,7 +64,9 @@ impl Harness {
             match op {
                 Op::Push { to, out } => self.push(to, &out),
                 Op::Fanout { to, out } => to.iter().for_each(|t| self.push(*t, &out)),
-                Op::Respond { to, frame, .. } => self.push(to, &Out::Frame(frame)),
+                Op::Respond { to, frame, .. } | Op::Error { to, frame } => {
+                    self.push(to, &Out::Frame(frame))
+                }
                 other => self.ops.push(other),
             }
         }
@@ -286,4 +288,38 @@ fn events_for_unknown_connections_are_ignored_not_fatal() {
     h.call(9, "peer.send", json!({"to": "home:~", "body": 1}));
     h.close(9);
     assert!(h.frames.is_empty() && h.ops.is_empty());
+}
+
+#[test]
+fn a_rolled_back_batch_leaves_no_trace() {
+    let mut h = Harness::new();
+    h.hello(1, A, "~/p");
+    h.call(1, "peer.subscribe", json!({"topic": "kept"}));
+    h.router.settle();
+    h.call(1, "peer.set_alias", json!({"alias": "boss"}));
+    h.call(1, "peer.subscribe", json!({"topic": "t"}));
+    h.call(1, "peer.unsubscribe", json!({"topic": "kept"}));
+    h.call(1, "peer.set_dm_filter", json!({"patterns": []}));
+    h.call(1, "peer.watch", json!({}));
+    h.hello(2, B, "~/q");
+    h.router.roll_back();
+    h.frames(1);
+
+    let peers = h.router.list_peers().peers;
+    assert_eq!(peers.len(), 1, "B's hello was undone");
+    let a = &peers[0].sessions[0];
+    assert_eq!(
+        (a.alias.as_deref(), &a.subscriptions[..]),
+        (None, &["kept".to_owned()][..])
+    );
+    h.open(3);
+    h.call(3, "peer.hello", json!({"sid": B, "home": "~/q"}));
+    assert_eq!(h.result(3)["result"]["sid"], B, "B's sid is free again");
+    h.call(3, "peer.set_alias", json!({"alias": "boss"}));
+    h.call(3, "peer.send", json!({"to": "home:~/p", "body": 1}));
+    assert_eq!(h.result(3)["result"]["delivered"], 1, "A's filter is back");
+    assert!(h.router.watchers.is_empty(), "the watch was undone");
+    assert!(h.router.conns[&1].watch.is_none());
+    h.call(3, "peer.publish", json!({"topic": "kept", "body": 2}));
+    assert_eq!(h.result(3)["result"]["subscribers"], 1);
 }

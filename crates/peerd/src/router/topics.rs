@@ -1,6 +1,6 @@
 //! Topic subscriptions: who follows what, and the replays a subscribe asks for.
 
-use super::{respond, Outcome, Router};
+use super::{respond, Outcome, Router, Undo};
 use crate::op::{Op, Query, ReplyId};
 use crate::outbox::ConnId;
 use peer_proto::address::topic_address;
@@ -14,7 +14,10 @@ impl Router {
             replay,
             since,
         } = p;
-        self.session_mut(conn)?.subscriptions.insert(topic.clone());
+        if self.session_mut(conn)?.subscriptions.insert(topic.clone()) {
+            let topic = topic.clone();
+            self.journal.push(Undo::Subscribed { conn, topic });
+        }
         self.subscribers
             .entry(topic.clone())
             .or_default()
@@ -34,7 +37,10 @@ impl Router {
     }
 
     pub(super) fn unsubscribe(&mut self, conn: ConnId, topic: &str) -> Result<(), RpcError> {
-        self.session_mut(conn)?.subscriptions.remove(topic);
+        if self.session_mut(conn)?.subscriptions.remove(topic) {
+            let topic = topic.to_owned();
+            self.journal.push(Undo::Unsubscribed { conn, topic });
+        }
         self.forget_subscriber(conn, topic);
         Ok(())
     }

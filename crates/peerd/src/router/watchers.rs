@@ -1,7 +1,7 @@
 //! Watchers: operator connections that get a `peer.wire_message` copy of the
 //! agent-to-agent traffic their filters match.
 
-use super::{fanout, frame, respond, Outcome, Router};
+use super::{fanout, frame, respond, Outcome, Router, Undo};
 use crate::op::{Op, ReplyId};
 use crate::outbox::{ConnId, Out};
 use peer_proto::api::WatchResult;
@@ -19,7 +19,8 @@ impl Router {
     /// Starts (`Some`) or stops (`None`) watching.
     pub(super) fn watch(&mut self, conn: ConnId, id: ReplyId, watch: Option<Watch>) -> Outcome {
         let watching = watch.is_some();
-        self.conn_mut(conn)?.watch = watch;
+        let previous = std::mem::replace(&mut self.conn_mut(conn)?.watch, watch);
+        self.journal.push(Undo::Watch { conn, previous });
         match watching {
             true => self.watchers.insert(conn),
             false => self.watchers.remove(&conn),

@@ -41,6 +41,9 @@ pub(crate) struct Store {
     acks: Acks,
     /// A purge found more than one chunk to delete and should go on.
     purging: bool,
+    /// DMs to put back in their queues whose transaction failed; the next
+    /// batch does it.
+    retry_requeue: Vec<i64>,
     _checkpointer: checkpoint::Checkpointer,
 }
 
@@ -54,6 +57,7 @@ impl Store {
         private_dir::tighten(&config.state_dir, "state directory")?;
         trust::check_dir(&config.state_dir, "state directory")?;
         let mut conn = schema::open(&config.db_path())?;
+        conn.pragma_update(None, "busy_timeout", config.db_busy_timeout_ms)?;
         private_files(&config.db_path());
         // Checkpoints run on their own thread (see `checkpoint`), never in a commit.
         conn.pragma_update(None, "wal_autocheckpoint", 0)?;
@@ -97,6 +101,7 @@ impl Store {
             limits,
             acks: Acks::default(),
             purging: false,
+            retry_requeue: Vec::new(),
             _checkpointer: checkpointer,
         };
         Ok((store, next_seq))
@@ -107,49 +112,51 @@ impl Store {
         self.purging
     }
 
-    /// Applies `batch` in one transaction and pushes its frames to `outboxes`
-    /// after the commit.
-    pub(crate) fn run_batch(&mut self, batch: Vec<Op>, outboxes: &mut Outboxes) {
+    /// Applies `batch` in one transaction and, once it has committed, pushes
+    /// its frames to `outboxes`; returns whether it committed.
+    ///
+    /// A batch that fails is undone whole (SPEC §6): nothing of it was
+    /// stored, none of its notifications go out, and every request in it gets
+    /// exactly one answer: its error, if it had one anyway, else an internal
+    /// error. The caller rolls back the router's side. DMs the batch was to
+    /// put back in their queues (and those held by connections that closed)
+    /// are kept and put back by the next batch.
+    pub(crate) fn run_batch(&mut self, mut batch: Vec<Op>, outboxes: &mut Outboxes) -> bool {
+        if !self.retry_requeue.is_empty() {
+            batch.insert(0, Op::Requeue(std::mem::take(&mut self.retry_requeue)));
+        }
+        let (requeue, closed) = lasting_effects(&batch);
         let mut outgoing = Outgoing::default();
-        let mut unwritten = Vec::new();
         match self.apply_all(batch, &mut outgoing) {
             Ok(()) => {
-                // Each connection's limits are checked at its first frame of the
-                // batch; the rest of its burst follows that verdict.
-                let mut seen: HashSet<ConnId> = HashSet::new();
-                let mut push = |to: ConnId, out: Out| {
-                    if let Err(back) = outboxes.push(to, out, seen.insert(to)) {
-                        unwritten.extend(back.dm_seq());
-                    }
-                };
-                for frame in outgoing.frames {
-                    match frame {
-                        Frame::One(to, out) => push(to, out),
-                        Frame::Many(to, out) => to.iter().for_each(|t| push(*t, out.clone())),
+                self.acks.settle();
+                let unwritten = outgoing.push_all(outboxes);
+                if !unwritten.is_empty() {
+                    // The connection closed between routing and delivery.
+                    if let Err(e) = db::requeue(&self.conn, &unwritten) {
+                        tracing::error!(
+                            "re-queueing {} DMs failed, will retry: {e}",
+                            unwritten.len()
+                        );
+                        self.retry_requeue.extend(unwritten);
                     }
                 }
+                true
             }
             Err(e) => {
-                tracing::error!("store batch failed, answering its requests with errors: {e:#}");
-                let error = RpcError::new(
-                    ErrorCode::InternalError,
-                    "storage failure; nothing was stored",
-                );
-                for (index, id) in outgoing.responses {
-                    if let Frame::One(to, _) = &outgoing.frames[index] {
-                        let frame = Out::Frame(Bytes::from(error_frame(Some(&id), &error)));
-                        let _ = outboxes.push(*to, frame, false);
-                    }
-                }
-            }
-        }
-        if !unwritten.is_empty() {
-            // The connection closed between routing and delivery.
-            if let Err(e) = db::requeue(&self.conn, &unwritten) {
                 tracing::error!(
-                    "re-queueing {} undelivered DMs failed: {e}",
-                    unwritten.len()
+                    "store batch failed; nothing of it stands, its requests get errors: {e:#}"
                 );
+                self.acks.roll_back();
+                // The closed connections are gone all the same: what they held
+                // goes back to the queues with the next batch.
+                for conn in closed {
+                    self.retry_requeue.extend(self.acks.release(conn));
+                }
+                self.acks.settle();
+                self.retry_requeue.extend(requeue);
+                outgoing.answer_failed(outboxes);
+                false
             }
         }
     }
@@ -162,8 +169,19 @@ impl Store {
             limits: &self.limits,
             acks: &mut self.acks,
         };
-        for op in batch {
-            applier.apply(op)?;
+        let mut ops = batch.into_iter();
+        while let Some(op) = ops.next() {
+            // Only a computed answer can fail with its request unanswered.
+            let asked = match &op {
+                Op::Answer {
+                    to, id: Some(id), ..
+                } => Some((*to, id.clone())),
+                _ => None,
+            };
+            if let Err(e) = applier.apply(op) {
+                applier.outgoing.unapplied(asked, ops);
+                return Err(e);
+            }
         }
         tx.commit()?;
         self.purging = outgoing.purge_more;
@@ -201,13 +219,38 @@ fn private_files(db: &std::path::Path) {
     }
 }
 
+/// What a batch leaves standing even if its transaction fails: the DMs it
+/// puts back in their queues, and the connections that closed.
+fn lasting_effects(batch: &[Op]) -> (Vec<i64>, Vec<ConnId>) {
+    let (mut requeue, mut closed) = (Vec::new(), Vec::new());
+    for op in batch {
+        match op {
+            Op::Requeue(seqs) => requeue.extend_from_slice(seqs),
+            Op::Release(conn) => closed.push(*conn),
+            _ => {}
+        }
+    }
+    (requeue, closed)
+}
+
+/// The answer to a request in a batch that failed to commit.
+fn storage_failure() -> RpcError {
+    RpcError::new(
+        ErrorCode::InternalError,
+        "storage failure; nothing of this request was stored or changed",
+    )
+}
+
 /// Frames produced by a batch, pushed after it commits.
 #[derive(Default)]
 struct Outgoing {
     frames: Vec<Frame>,
-    /// Indexes into `frames` of responses, with their ids, to turn into errors
-    /// if the commit fails.
-    responses: Vec<(usize, Box<RawValue>)>,
+    /// Indexes into `frames` of the answers to requests, with the ids of those
+    /// that succeeded (they become errors if the commit fails; `None` for
+    /// error answers, which stand).
+    answers: Vec<(usize, Option<Box<RawValue>>)>,
+    /// Answers to the requests whose operations a failure left unapplied.
+    unapplied: Vec<(ConnId, Out)>,
     purge_more: bool,
 }
 
@@ -222,15 +265,75 @@ impl Outgoing {
         self.frames.push(Frame::One(to, out));
     }
 
-    fn respond_with(&mut self, to: ConnId, id: Box<RawValue>, frame: Bytes) {
-        self.responses.push((self.frames.len(), id));
+    fn respond_with(&mut self, to: ConnId, id: Option<Box<RawValue>>, frame: Bytes) {
+        self.answers.push((self.frames.len(), id));
         self.push(to, Out::Frame(frame));
     }
 
     fn respond(&mut self, to: ConnId, id: ReplyId, result: &impl Serialize) {
         if let Some(id) = id {
             let frame = Bytes::from(response_frame(&id, result));
-            self.respond_with(to, id, frame);
+            self.respond_with(to, Some(id), frame);
+        }
+    }
+
+    /// Records the answers owed to the request of the op that failed
+    /// (`asked`) and to those of the ops after it.
+    fn unapplied(
+        &mut self,
+        asked: Option<(ConnId, Box<RawValue>)>,
+        rest: impl Iterator<Item = Op>,
+    ) {
+        let failure = storage_failure();
+        if let Some((to, id)) = asked {
+            let frame = Bytes::from(error_frame(Some(&id), &failure));
+            self.unapplied.push((to, Out::Frame(frame)));
+        }
+        self.unapplied
+            .extend(rest.filter_map(|op| op.answer_on_failure(&failure)));
+    }
+
+    /// Pushes every frame of a committed batch; returns the DMs that could not
+    /// be handed to their connection (it is gone or cut off).
+    fn push_all(self, outboxes: &mut Outboxes) -> Vec<i64> {
+        let mut unwritten = Vec::new();
+        // Each connection's limits are checked at its first frame of the
+        // batch; the rest of its burst follows that verdict.
+        let mut seen: HashSet<ConnId> = HashSet::new();
+        let mut push = |to: ConnId, out: Out| {
+            if let Err(back) = outboxes.push(to, out, seen.insert(to)) {
+                unwritten.extend(back.dm_seq());
+            }
+        };
+        for frame in self.frames {
+            match frame {
+                Frame::One(to, out) => push(to, out),
+                Frame::Many(to, out) => to.iter().for_each(|t| push(*t, out.clone())),
+            }
+        }
+        unwritten
+    }
+
+    /// Answers every request of a failed batch, once: error answers as they
+    /// were, everything that would have succeeded with a storage failure.
+    fn answer_failed(self, outboxes: &mut Outboxes) {
+        let failure = storage_failure();
+        let mut answers = self.answers.into_iter().peekable();
+        for (index, frame) in self.frames.into_iter().enumerate() {
+            let Some((_, id)) = answers.next_if(|(i, _)| *i == index) else {
+                continue;
+            };
+            let Frame::One(to, out) = frame else {
+                continue;
+            };
+            let out = match id {
+                None => out,
+                Some(id) => Out::Frame(Bytes::from(error_frame(Some(&id), &failure))),
+            };
+            let _ = outboxes.push(to, out, false);
+        }
+        for (to, out) in self.unapplied {
+            let _ = outboxes.push(to, out, false);
         }
     }
 
@@ -278,7 +381,8 @@ impl Apply<'_> {
                 }
                 self.outgoing.frames.push(Frame::Many(to, out));
             }
-            Op::Respond { to, id, frame } => self.outgoing.respond_with(to, id, frame),
+            Op::Respond { to, id, frame } => self.outgoing.respond_with(to, Some(id), frame),
+            Op::Error { to, frame } => self.outgoing.respond_with(to, None, frame),
             Op::Answer { to, id, query } => self.answer(to, id, query)?,
             Op::HoldForAck(conn) => self.acks.enable(conn),
             Op::Drain {
