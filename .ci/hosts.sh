@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs the agent hosts the real-host tests drive (tests/real_hosts.rs) into
+# Installs the agent hosts the real-host tests drive (tests/it/real_hosts/mod.rs) into
 # tests/hosts/node_modules, exactly as tests/hosts/package-lock.json pins them,
 # unless that install is already there. Needs node and npm, and the npm
 # registry once.

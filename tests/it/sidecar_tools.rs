@@ -8,21 +8,6 @@ use rmcp::model::{ProtocolVersion, ReadResourceRequestParams, SubscribeRequestPa
 use serde_json::json;
 use std::time::{Duration, Instant};
 
-const TOOLS: [&str; 12] = [
-    "peer_send",
-    "peer_publish",
-    "peer_subscribe",
-    "peer_unsubscribe",
-    "peer_inbox",
-    "peer_await",
-    "peer_set_alias",
-    "peer_set_dm_filter",
-    "peer_list_peers",
-    "peer_list_topics",
-    "peer_history",
-    "peer_whoami",
-];
-
 #[tokio::test(flavor = "multi_thread")]
 async fn answers_at_once_without_a_daemon_and_says_how_to_start_it() {
     let dir = tempfile::tempdir().unwrap();
@@ -30,7 +15,7 @@ async fn answers_at_once_without_a_daemon_and_says_how_to_start_it() {
     let started = Instant::now();
     let s = Sidecar::start(&socket, "/tmp/nowhere", &sid()).await;
     let info = s.client.peer_info().expect("initialize result");
-    let tools = s.client.list_all_tools().await.unwrap();
+    let tools = s.tools().await;
     assert!(started.elapsed() < Duration::from_secs(5));
     let mut names: Vec<_> = tools.iter().map(|t| t.name.to_string()).collect();
     names.sort();
@@ -258,7 +243,7 @@ async fn the_2026_07_28_revision_works_through_discover() {
         a.client.peer_info().map(|i| i.protocol_version.clone()),
         Some(ProtocolVersion::V_2026_07_28)
     );
-    assert_eq!(a.client.list_all_tools().await.unwrap().len(), TOOLS.len());
+    assert_eq!(a.tools().await.len(), TOOLS.len());
     let r = a
         .call(
             "peer_send",

@@ -13,27 +13,17 @@
 
 mod harness;
 
+use crate::support::py01::py01_bin;
+use crate::support::sidecar::{Sidecar, SIDECAR_BIN, TOOLS};
+use crate::support::{eventually, home_in, sid, Daemon};
 use harness::*;
 use rmcp::model::Tool;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 use std::time::Duration;
-
-const TOOLS: [&str; 12] = [
-    "peer_send",
-    "peer_publish",
-    "peer_subscribe",
-    "peer_unsubscribe",
-    "peer_inbox",
-    "peer_await",
-    "peer_set_alias",
-    "peer_set_dm_filter",
-    "peer_list_peers",
-    "peer_list_topics",
-    "peer_history",
-    "peer_whoami",
-];
 
 /// The tools that only read (the inbox tools take from the sidecar's own
 /// inbox, which changes nothing outside the session).
@@ -165,8 +155,8 @@ fn codex_asks(tool: &Tool) -> bool {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_schema_is_portable_and_every_tool_annotated() {
     let d = Daemon::start();
-    let client = sidecar(&d.socket(), &d.home("a")).await;
-    let tools = tools(&client).await;
+    let s = Sidecar::start(d.socket(), &home_in(d.dir(), "a"), &sid()).await;
+    let tools = s.tools().await;
     let names: BTreeSet<_> = tools.iter().map(|t| t.name.to_string()).collect();
     assert_eq!(names, TOOLS.iter().map(|t| t.to_string()).collect());
     let mut breaks = Vec::new();
@@ -242,24 +232,17 @@ fn base_args(tool: &str, me: &str) -> Value {
 #[tokio::test(flavor = "multi_thread")]
 async fn every_bound_in_a_schema_is_what_the_daemon_accepts() {
     let d = Daemon::start();
-    let client = sidecar(&d.socket(), &d.home("a")).await;
-    let me = loop {
-        let who = call(&client, "peer_whoami", json!({})).await.unwrap();
-        let who: Value = serde_json::from_str(&text_of(&who)).unwrap();
-        if who["connected"] == true {
-            break who["address"].as_str().unwrap().to_string();
-        }
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
-    let mut sender = Raw::connect(&d.socket());
-    sender.hello(&sid(), &d.home("sender"));
+    let s = Sidecar::start(d.socket(), &home_in(d.dir(), "a"), &sid()).await;
+    s.wait_connected().await;
+    let me = s.whoami().await["address"].as_str().unwrap().to_string();
+    let mut sender = d.peer(&home_in(d.dir(), "sender"));
     // Bounds the daemon checks: one step beyond them is refused.
     let refused_beyond = [
         ("peer_history", "limit"),
         ("peer_set_dm_filter", "patterns"),
     ];
     let mut checked = 0;
-    for tool in tools(&client).await {
+    for tool in s.tools().await {
         let props = tool.input_schema["properties"].as_object().unwrap().clone();
         for (prop, schema) in props {
             for (bound, step) in [("minimum", -1.0), ("maximum", 1.0), ("maxItems", 1.0)] {
@@ -281,9 +264,9 @@ async fn every_bound_in_a_schema_is_what_the_daemon_accepts() {
                 args[prop.as_str()] = value(b);
                 if tool.name == "peer_await" {
                     // Something to take, so a long timeout returns at once.
-                    sender.call("peer.send", json!({"to": me, "body": "wake"}));
+                    sender.send_dm(&me, json!("wake"));
                 }
-                let at = call(&client, &tool.name, args.clone()).await;
+                let at = s.try_call(&tool.name, args.clone()).await;
                 assert!(
                     at.as_ref().is_ok_and(|r| r.is_error != Some(true)),
                     "{} {args}: the schema's {bound} is refused: {at:?}",
@@ -292,7 +275,7 @@ async fn every_bound_in_a_schema_is_what_the_daemon_accepts() {
                 checked += 1;
                 if refused_beyond.contains(&(tool.name.as_ref(), prop.as_str())) {
                     args[prop.as_str()] = value(b + step);
-                    let beyond = call(&client, &tool.name, args.clone()).await;
+                    let beyond = s.try_call(&tool.name, args.clone()).await;
                     assert!(
                         beyond.as_ref().map_or(true, |r| r.is_error == Some(true)),
                         "{} {args}: beyond the {bound} is accepted: {beyond:?}",
@@ -311,12 +294,12 @@ async fn every_bound_in_a_schema_is_what_the_daemon_accepts() {
 async fn ajv_strict_compiles_every_schema() {
     let Some(_) = hosts_bin() else { return };
     let d = Daemon::start();
-    let client = sidecar(&d.socket(), &d.home("a")).await;
-    let tools = serde_json::to_string(&tools(&client).await).unwrap();
+    let s = Sidecar::start(d.socket(), &home_in(d.dir(), "a"), &sid()).await;
+    let tools = serde_json::to_string(&s.tools().await).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("tools.json");
     std::fs::write(&input, tools).unwrap();
-    let mut cmd = std::process::Command::new("sh");
+    let mut cmd = Command::new("sh");
     cmd.arg("-c").arg(format!(
         "node {} < {}",
         repo().join("tests/hosts/ajv-check.mjs").display(),
@@ -368,14 +351,14 @@ fn scenario(tester: &str) -> Value {
 struct World {
     d: Daemon,
     tester: Tester,
-    project: std::path::PathBuf,
-    home: std::path::PathBuf,
+    project: PathBuf,
+    home: PathBuf,
 }
 
 impl World {
     fn new() -> World {
         let d = Daemon::start();
-        let tester = Tester::start(&d.socket(), &d.home("other"), "tester");
+        let tester = Tester::start(&d, &home_in(d.dir(), "other"), "tester");
         let project = d.dir().join("project");
         let home = d.dir().join("home");
         std::fs::create_dir_all(&project).unwrap();
@@ -386,6 +369,23 @@ impl World {
             project,
             home,
         }
+    }
+
+    /// `program` of the installed hosts in `bin`, in this world's HOME and
+    /// project.
+    fn host(&self, bin: &Path, program: &str) -> Command {
+        host_command(&bin.join(program), &self.home, &self.project)
+    }
+
+    /// Claude Code with `args`, talking to `model`.
+    fn claude(&self, bin: &Path, model: &Model, args: &[&str]) -> Command {
+        let mut cmd = self.host(bin, "claude");
+        cmd.args(args)
+            .env("ANTHROPIC_BASE_URL", model.url())
+            .env("ANTHROPIC_API_KEY", "sk-scripted")
+            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+            .env("DISABLE_AUTOUPDATER", "1");
+        cmd
     }
 
     /// The sidecar's command line as a host is told it.
@@ -433,22 +433,30 @@ fn check_offered(host: &str, transcript: &Value) {
     );
 }
 
+/// Runs `claude mcp list`, which must show the server `peer` as `status`.
+fn assert_listed(mcp_list: Command, status: &str) {
+    let list = run(mcp_list, Duration::from_secs(60));
+    assert!(
+        list.stdout
+            .lines()
+            .any(|l| l.starts_with("peer:") && l.contains(status)),
+        "claude mcp list:\n{list}"
+    );
+}
+
+/// What `claude -p --output-format json` printed.
+fn json_result(out: &Output) -> Value {
+    serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{out}"))
+}
+
 #[test]
 fn claude_code_runs_every_tool() {
     let Some(bin) = hosts_bin() else { return };
     let w = World::new();
     let model = Model::start(&scenario(&w.tester.address));
-    let claude = |args: &[&str]| {
-        let mut cmd = host_command(&bin.join("claude"), &w.home, &w.project);
-        cmd.args(args)
-            .env("ANTHROPIC_BASE_URL", model.url())
-            .env("ANTHROPIC_API_KEY", "sk-scripted")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1");
-        cmd
-    };
+    let claude = |args: &[&str]| w.claude(&bin, &model, args);
     // As README gives it.
-    let mut add = vec!["mcp", "add", "--scope", "user", "peer", "--", sidecar_bin()];
+    let mut add = vec!["mcp", "add", "--scope", "user", "peer", "--", SIDECAR_BIN];
     let sidecar_args = w.sidecar_args();
     add.extend(sidecar_args.iter().map(String::as_str));
     let out = run(claude(&add), Duration::from_secs(60));
@@ -456,13 +464,7 @@ fn claude_code_runs_every_tool() {
         out.status.is_some_and(|s| s.success()),
         "claude mcp add:\n{out}"
     );
-    let list = run(claude(&["mcp", "list"]), Duration::from_secs(60));
-    assert!(
-        list.stdout
-            .lines()
-            .any(|l| l.starts_with("peer:") && l.contains("Connected")),
-        "claude mcp list:\n{list}"
-    );
+    assert_listed(claude(&["mcp", "list"]), "Connected");
 
     let out = run(
         claude(&[
@@ -477,8 +479,7 @@ fn claude_code_runs_every_tool() {
     );
     let t = model.assert_played("claude -p", &out);
     check_offered("Claude Code", &t);
-    let result: Value =
-        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let result = json_result(&out);
     assert_eq!(result["result"], "SCENARIO DONE", "{out}");
     assert_eq!(result["permission_denials"], json!([]), "{out}");
     w.check_tester_got_the_ping();
@@ -495,31 +496,16 @@ fn claude_code_asks_for_project_servers_and_tool_permission() {
         "expect": {"error": true, "contains": ["permission"]}}], "final": "ASKED"});
     let model = Model::start(&script);
     let mcp_json =
-        json!({"mcpServers": {"peer": {"command": sidecar_bin(), "args": w.sidecar_args()}}});
+        json!({"mcpServers": {"peer": {"command": SIDECAR_BIN, "args": w.sidecar_args()}}});
     std::fs::write(w.project.join(".mcp.json"), mcp_json.to_string()).unwrap();
-    let claude = |args: &[&str]| {
-        let mut cmd = host_command(&bin.join("claude"), &w.home, &w.project);
-        cmd.args(args)
-            .env("ANTHROPIC_BASE_URL", model.url())
-            .env("ANTHROPIC_API_KEY", "sk-scripted")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1");
-        cmd
-    };
-    let list = run(claude(&["mcp", "list"]), Duration::from_secs(60));
-    assert!(
-        list.stdout
-            .lines()
-            .any(|l| l.starts_with("peer:") && l.contains("Pending approval")),
-        "claude mcp list:\n{list}"
-    );
+    let claude = |args: &[&str]| w.claude(&bin, &model, args);
+    assert_listed(claude(&["mcp", "list"]), "Pending approval");
     let out = run(
         claude(&["-p", "Who am I?", "--output-format", "json"]),
         HOST_TIMEOUT,
     );
     model.assert_played("claude -p without permission", &out);
-    let result: Value =
-        serde_json::from_str(out.stdout.trim()).unwrap_or_else(|e| panic!("{e}\n{out}"));
+    let result = json_result(&out);
     assert_eq!(
         result["permission_denials"][0]["tool_name"], "mcp__peer__peer_whoami",
         "{out}"
@@ -527,7 +513,7 @@ fn claude_code_asks_for_project_servers_and_tool_permission() {
 }
 
 /// Codex's config as README gives it, plus the scripted model as provider.
-fn codex_home(w: &World, model: &Model) -> std::path::PathBuf {
+fn codex_home(w: &World, model: &Model) -> PathBuf {
     let dir = w.home.join(".codex");
     std::fs::create_dir_all(&dir).unwrap();
     let args: Vec<String> = w.sidecar_args().iter().map(|a| format!("{a:?}")).collect();
@@ -548,7 +534,7 @@ command = {command:?}
 args = [{args}]
 "#,
         url = model.url(),
-        command = sidecar_bin(),
+        command = SIDECAR_BIN,
         args = args.join(", "),
     );
     std::fs::write(dir.join("config.toml"), config).unwrap();
@@ -560,7 +546,7 @@ fn codex_exec_runs_every_tool_under_approval_never() {
     let Some(bin) = hosts_bin() else { return };
     let w = World::new();
     let model = Model::start(&scenario(&w.tester.address));
-    let mut cmd = host_command(&bin.join("codex"), &w.home, &w.project);
+    let mut cmd = w.host(&bin, "codex");
     cmd.env("CODEX_HOME", codex_home(&w, &model)).args([
         "exec",
         "--skip-git-repo-check",
@@ -583,17 +569,7 @@ fn codex_exec_runs_every_tool_under_approval_never() {
 #[test]
 fn codex_exec_refuses_tools_without_annotations() {
     let Some(bin) = hosts_bin() else { return };
-    let py01 = std::env::var_os("BLEMEES_PY01_BIN")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| repo().join(".ci/py01/bin"))
-        .join("blemees-peer-mcp");
-    if !py01.exists() {
-        eprintln!(
-            "SKIPPED: {} is not installed (.ci/python-0.1.sh)",
-            py01.display()
-        );
-        return;
-    }
+    let py01 = py01_bin("blemees-peer-mcp");
     let w = World::new();
     let script = json!({"steps": [{"tool": "peer_list_peers", "args": {},
         "expect": {"error": true, "contains": ["requires approval, but approval policy is never"]}}],
@@ -602,11 +578,11 @@ fn codex_exec_refuses_tools_without_annotations() {
     let home = codex_home(&w, &model);
     let config = std::fs::read_to_string(home.join("config.toml")).unwrap();
     let config = config.replace(
-        &format!("{:?}", sidecar_bin()),
+        &format!("{:?}", SIDECAR_BIN),
         &format!("{:?}", py01.display().to_string()),
     );
     std::fs::write(home.join("config.toml"), config).unwrap();
-    let mut cmd = host_command(&bin.join("codex"), &w.home, &w.project);
+    let mut cmd = w.host(&bin, "codex");
     cmd.env("CODEX_HOME", home)
         .args(["exec", "--skip-git-repo-check", "List the peers."]);
     let out = run(cmd, HOST_TIMEOUT);
@@ -618,12 +594,12 @@ fn codex_app_server_reports_the_server_and_its_tools() {
     let Some(bin) = hosts_bin() else { return };
     let w = World::new();
     let model = Model::start(&json!({"steps": [], "final": "unused"}));
-    let mut cmd = host_command(&bin.join("codex"), &w.home, &w.project);
+    let mut cmd = w.host(&bin, "codex");
     cmd.env("CODEX_HOME", codex_home(&w, &model))
         .arg("app-server")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null());
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null());
     let mut child = cmd.spawn().expect("spawn codex app-server");
     let mut stdin = child.stdin.take().unwrap();
     for line in [
@@ -673,7 +649,7 @@ fn gemini_cli_runs_every_tool() {
     let model = Model::start(&scenario(&w.tester.address));
     let settings = json!({
         // As README gives it: trusted, so headless runs may call the tools.
-        "mcpServers": {"peer": {"command": sidecar_bin(), "args": w.sidecar_args(), "trust": true}},
+        "mcpServers": {"peer": {"command": SIDECAR_BIN, "args": w.sidecar_args(), "trust": true}},
         "privacy": {"usageStatisticsEnabled": false},
         "telemetry": {"enabled": false},
         "general": {"disableAutoUpdate": true, "disableUpdateNag": true},
@@ -682,7 +658,7 @@ fn gemini_cli_runs_every_tool() {
     let gemini_dir = w.home.join(".gemini");
     std::fs::create_dir_all(&gemini_dir).unwrap();
     std::fs::write(gemini_dir.join("settings.json"), settings.to_string()).unwrap();
-    let mut cmd = host_command(&bin.join("gemini"), &w.home, &w.project);
+    let mut cmd = w.host(&bin, "gemini");
     cmd.env("GOOGLE_GEMINI_BASE_URL", model.url())
         .env("GEMINI_API_KEY", "scripted")
         .env("GEMINI_CLI_TRUST_WORKSPACE", "true")
@@ -706,17 +682,17 @@ fn gemini_cli_runs_every_tool() {
 
 /// Spawns the sidecar, sends `lines` on its stdin, reads one answer per
 /// request, and closes it: what a probing host does.
-fn probe(socket: &std::path::Path, lines: &[Value]) -> Vec<Value> {
-    let mut child = std::process::Command::new(sidecar_bin())
+fn probe(socket: &Path, lines: &[Value]) -> Vec<Value> {
+    let mut child = Command::new(SIDECAR_BIN)
         .args([
             "--socket",
             &socket.to_string_lossy(),
             "--home",
             "/probe/home",
         ])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
         .spawn()
         .unwrap();
     let mut stdin = child.stdin.take().unwrap();
@@ -731,26 +707,20 @@ fn probe(socket: &std::path::Path, lines: &[Value]) -> Vec<Value> {
         }
     }
     drop(stdin);
-    let deadline = std::time::Instant::now() + Duration::from_secs(5);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "the probed sidecar did not exit"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    eventually("the probed sidecar to exit", Duration::from_secs(5), || {
+        child.try_wait().unwrap()
+    });
     answers
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_probe_that_goes_away_makes_no_presence_event() {
     let d = Daemon::start();
-    let mut observer = Raw::connect(&d.socket());
-    observer.hello(&sid(), "/probe/home");
+    let mut observer = d.peer("/probe/home");
     let initialize = json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
         "protocolVersion": "2025-06-18", "capabilities": {},
         "clientInfo": {"name": "probe", "version": "0"}}});
-    let answers = probe(&d.socket(), std::slice::from_ref(&initialize));
+    let answers = probe(d.socket(), std::slice::from_ref(&initialize));
     assert!(
         answers[0]["result"]["serverInfo"].is_object(),
         "{answers:?}"
@@ -758,13 +728,13 @@ async fn a_probe_that_goes_away_makes_no_presence_event() {
     let discover = json!({"jsonrpc": "2.0", "id": 1, "method": "server/discover", "params": {
         "_meta": {"io.modelcontextprotocol/protocolVersion": "2026-07-28",
                   "io.modelcontextprotocol/clientCapabilities": {}}}});
-    let answers = probe(&d.socket(), &[discover]);
+    let answers = probe(d.socket(), &[discover]);
     assert!(answers[0].get("result").is_some(), "{answers:?}");
     // A health check: the whole handshake and the tool list, then gone
     // (what `claude mcp list` does).
     let initialized = json!({"jsonrpc": "2.0", "method": "notifications/initialized"});
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let answers = probe(&d.socket(), &[initialize, initialized, list]);
+    let answers = probe(d.socket(), &[initialize, initialized, list]);
     assert_eq!(
         answers[1]["result"]["tools"].as_array().map(Vec::len),
         Some(12)
@@ -774,18 +744,14 @@ async fn a_probe_that_goes_away_makes_no_presence_event() {
     assert_eq!(noise, Vec::<Value>::new(), "a probe made presence noise");
 
     // A host that stays joins after the grace; a tool call joins at once.
-    let stays = sidecar(&d.socket(), "/probe/home").await;
+    let stays = Sidecar::start(d.socket(), "/probe/home", &sid()).await;
     let seen = observer.drain(Duration::from_millis(3000));
     assert!(
         seen.iter().any(|f| f["method"] == "peer.peer_joined"),
         "a host that stayed did not join: {seen:?}"
     );
     drop(stays);
-    let calls = sidecar(&d.socket(), "/probe/home").await;
-    let who = call(&calls, "peer_whoami", json!({})).await.unwrap();
-    assert!(
-        text_of(&who).contains("\"connected\":true"),
-        "{}",
-        text_of(&who)
-    );
+    let calls = Sidecar::start(d.socket(), "/probe/home", &sid()).await;
+    let who = calls.whoami().await;
+    assert_eq!(who["connected"], true, "{who}");
 }

@@ -290,6 +290,20 @@ impl Client {
         }
     }
 
+    /// Every frame that arrives within `window`; the daemon closing the
+    /// connection meanwhile fails the test.
+    pub fn drain(&mut self, window: Duration) -> Vec<Value> {
+        let deadline = Instant::now() + window;
+        let mut frames = Vec::new();
+        loop {
+            match self.next(deadline.saturating_duration_since(Instant::now())) {
+                Next::Frame(v) => frames.push(v),
+                Next::Timeout => return frames,
+                Next::Closed => panic!("the daemon closed the connection: {frames:?}"),
+            }
+        }
+    }
+
     /// Asserts the daemon closes the connection (frames before that are returned).
     pub fn expect_closed(&mut self) -> Vec<Value> {
         let mut frames = Vec::new();

@@ -5,20 +5,39 @@ use super::{eventually_async, home_in};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientRequest, CustomNotification,
     ProgressNotificationParam, ProtocolVersion, ReadResourceRequestParams, Request,
-    ResourceContents, ResourceUpdatedNotificationParam,
+    ResourceContents, ResourceUpdatedNotificationParam, Tool,
 };
 use rmcp::service::{
     ClientLifecycleMode, ClientServiceExt, NotificationContext, PeerRequestOptions, RequestHandle,
     RunningService,
 };
 use rmcp::transport::TokioChildProcess;
-use rmcp::{ClientHandler, RoleClient};
+use rmcp::{ClientHandler, RoleClient, ServiceError};
 use serde_json::{json, Value};
 use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+/// The sidecar under test, as a host is told to run it.
+pub const SIDECAR_BIN: &str = env!("CARGO_BIN_EXE_blemees-peer-mcp");
+
+/// The sidecar's twelve tools.
+pub const TOOLS: [&str; 12] = [
+    "peer_send",
+    "peer_publish",
+    "peer_subscribe",
+    "peer_unsubscribe",
+    "peer_inbox",
+    "peer_await",
+    "peer_set_alias",
+    "peer_set_dm_filter",
+    "peer_list_peers",
+    "peer_list_topics",
+    "peer_history",
+    "peer_whoami",
+];
 
 /// How long one MCP request may take before the test fails.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
@@ -113,7 +132,7 @@ impl SidecarBuilder {
             .expect("tempdir");
         let log_path = log_dir.path().join("stderr");
         let log = File::create(&log_path).expect("stderr file");
-        let mut cmd = tokio::process::Command::new(env!("CARGO_BIN_EXE_blemees-peer-mcp"));
+        let mut cmd = tokio::process::Command::new(SIDECAR_BIN);
         cmd.arg("--socket")
             .arg(&self.socket)
             .args(&self.args)
@@ -187,14 +206,30 @@ impl Sidecar {
         std::fs::read_to_string(&self.log_path).unwrap_or_default()
     }
 
-    /// Calls a tool; fails the test if the call itself fails or times out.
-    pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
+    /// Calls a tool: `Ok` with the result (which may be `isError`), `Err` with
+    /// the protocol error (e.g. arguments that do not deserialize); fails the
+    /// test if it times out.
+    pub async fn try_call(&self, name: &str, args: Value) -> Result<CallToolResult, ServiceError> {
         let params = CallToolRequestParams::new(name.to_string())
             .with_arguments(args.as_object().cloned().unwrap_or_default());
         tokio::time::timeout(CALL_TIMEOUT, self.client.call_tool(params))
             .await
-            .unwrap_or_else(|_| panic!("{name} did not answer within {CALL_TIMEOUT:?}"))
+            .unwrap_or_else(|_| panic!("{name} {args} did not answer within {CALL_TIMEOUT:?}"))
+    }
+
+    /// Calls a tool; fails the test if the call itself fails or times out.
+    pub async fn call(&self, name: &str, args: Value) -> CallToolResult {
+        self.try_call(name, args)
+            .await
             .unwrap_or_else(|e| panic!("{name} failed at the protocol level: {e}\n{}", self.log()))
+    }
+
+    /// `tools/list`, every page.
+    pub async fn tools(&self) -> Vec<Tool> {
+        tokio::time::timeout(CALL_TIMEOUT, self.client.list_all_tools())
+            .await
+            .expect("tools/list in time")
+            .expect("tools/list")
     }
 
     /// A tool's JSON result; fails the test on an `isError` result.
