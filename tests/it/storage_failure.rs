@@ -72,3 +72,20 @@ fn a_failed_commit_answers_everyone_and_leaves_nothing_behind() {
     a.send_dm(&b.home_addr(), json!("kept"));
     assert_eq!(b.expect_message()["body"], "kept");
 }
+
+#[test]
+fn a_database_deleted_under_the_daemon_stops_sends_being_answered_as_stored() {
+    let d = Daemon::start();
+    let mut a = d.peer("~/a");
+    a.send_dm("home:~/b", json!("stored"));
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(d.state_dir().join(format!("peerd.db{suffix}")));
+    }
+    for _ in 0..3 {
+        let (code, message) = a.call_err("peer.send", json!({"to": "home:~/b", "body": "lost"}));
+        assert_eq!(code, INTERNAL_ERROR, "{message}");
+    }
+    eventually("the loss to be logged once", START_TIMEOUT, || {
+        d.stderr().matches("deleted or replaced while the daemon runs").count() == 1
+    });
+}

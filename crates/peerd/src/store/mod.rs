@@ -14,11 +14,13 @@
 mod acks;
 mod checkpoint;
 mod db;
+mod identity;
 mod import;
 pub(crate) mod schema;
 
 use acks::Acks;
 use db::State;
+use identity::DbFile;
 
 use crate::config::{Config, PURGE_CHUNK};
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId};
@@ -44,6 +46,8 @@ pub(crate) struct Store {
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
     retry_requeue: Vec<i64>,
+    /// The open database file, checked before each batch.
+    db_file: DbFile,
     _checkpointer: checkpoint::Checkpointer,
 }
 
@@ -57,6 +61,7 @@ impl Store {
         private_dir::tighten(&config.state_dir, "state directory")?;
         trust::check_dir(&config.state_dir, "state directory")?;
         let mut conn = schema::open(&config.db_path())?;
+        let db_file = DbFile::of(&config.db_path())?;
         conn.pragma_update(None, "busy_timeout", config.db_busy_timeout_ms)?;
         private_files(&config.db_path());
         // Checkpoints run on their own thread (see `checkpoint`), never in a commit.
@@ -102,6 +107,7 @@ impl Store {
             acks: Acks::default(),
             purging: false,
             retry_requeue: Vec::new(),
+            db_file,
             _checkpointer: checkpointer,
         };
         Ok((store, next_seq))
@@ -127,7 +133,14 @@ impl Store {
         }
         let (requeue, closed) = lasting_effects(&batch);
         let mut outgoing = Outgoing::default();
-        match self.apply_all(batch, &mut outgoing) {
+        let applied = match self.db_file.check() {
+            Ok(()) => self.apply_all(batch, &mut outgoing),
+            Err(e) => {
+                outgoing.unapplied(None, batch.into_iter());
+                Err(e)
+            }
+        };
+        match applied {
             Ok(()) => {
                 self.acks.settle();
                 let unwritten = outgoing.push_all(outboxes);
