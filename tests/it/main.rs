@@ -9,6 +9,7 @@ mod ack;
 mod activation;
 mod aliases;
 mod backup;
+mod budgets;
 mod cli;
 mod compat_py01;
 mod concurrency;

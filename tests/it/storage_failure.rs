@@ -86,6 +86,9 @@ fn a_database_deleted_under_the_daemon_stops_sends_being_answered_as_stored() {
         assert_eq!(code, INTERNAL_ERROR, "{message}");
     }
     eventually("the loss to be logged once", START_TIMEOUT, || {
-        d.stderr().matches("deleted or replaced while the daemon runs").count() == 1
+        d.stderr()
+            .matches("deleted or replaced while the daemon runs")
+            .count()
+            == 1
     });
 }

@@ -47,6 +47,14 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_OUTBOX_BYTES,
           value_parser = clap::value_parser!(u32).range(65536..).map(|v| v as usize))]
     max_outbox_bytes: usize,
+    /// Bytes of unfinished request lines held for all clients together
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_BUFFERED_INPUT_BYTES,
+          value_parser = clap::value_parser!(u64).range(1 << 20..).map(|v| v as usize))]
+    max_buffered_input_bytes: usize,
+    /// Bytes of unwritten output held for all clients together
+    #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
+          value_parser = clap::value_parser!(u64).range(1 << 20..).map(|v| v as usize))]
+    max_queued_output_bytes: usize,
     /// How long a write waits for a database lock another process holds
     /// before its batch is answered with an error, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = config::DEFAULT_DB_BUSY_TIMEOUT_MS,
@@ -81,6 +89,8 @@ impl Args {
         c.max_line_bytes = self.max_line_bytes;
         c.max_outbox_bytes = self.max_outbox_bytes;
         c.db_busy_timeout_ms = self.db_busy_timeout_ms;
+        c.max_buffered_input_bytes = self.max_buffered_input_bytes;
+        c.max_queued_output_bytes = self.max_queued_output_bytes;
         c
     }
 }

@@ -16,6 +16,13 @@ pub(crate) const DEFAULT_MAX_OUTBOX_BYTES: usize = 16 * 1024 * 1024;
 /// `sqlite3` shell, a stuck backup) before its batch fails and is answered
 /// with errors. The event thread waits that long, so every client does.
 pub(crate) const DEFAULT_DB_BUSY_TIMEOUT_MS: u32 = 5000;
+/// Bytes of unfinished request lines the daemon holds for all connections
+/// together before it cuts off one holding a large one.
+pub(crate) const DEFAULT_MAX_BUFFERED_INPUT_BYTES: usize = 256 * 1024 * 1024;
+/// Bytes of unwritten output the daemon holds for all connections together
+/// (live frames and requested replays alike) before it cuts off one with a
+/// large backlog.
+pub(crate) const DEFAULT_MAX_QUEUED_OUTPUT_BYTES: usize = 512 * 1024 * 1024;
 /// How long shutdown waits for outboxes to drain.
 pub(crate) const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a closing connection may take to accept its last frames.
@@ -45,6 +52,8 @@ pub(crate) struct Config {
     pub(crate) max_line_bytes: usize,
     pub(crate) max_outbox_bytes: usize,
     pub(crate) db_busy_timeout_ms: u32,
+    pub(crate) max_buffered_input_bytes: usize,
+    pub(crate) max_queued_output_bytes: usize,
 }
 
 impl Config {
@@ -59,6 +68,8 @@ impl Config {
             max_line_bytes: DEFAULT_MAX_LINE_BYTES,
             max_outbox_bytes: DEFAULT_MAX_OUTBOX_BYTES,
             db_busy_timeout_ms: DEFAULT_DB_BUSY_TIMEOUT_MS,
+            max_buffered_input_bytes: DEFAULT_MAX_BUFFERED_INPUT_BYTES,
+            max_queued_output_bytes: DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
         }
     }
 

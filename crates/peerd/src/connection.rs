@@ -4,6 +4,7 @@
 //! The reader does the per-line work (JSON decoding, parameter validation) on its
 //! own task, so many clients are parsed in parallel and the router only routes.
 
+use crate::budget::{Lines, LinesError, MemoryBudget};
 use crate::call;
 use crate::config::{CLOSE_LINGER, INFLIGHT_BYTES};
 use crate::event_loop::Inbound;
@@ -18,7 +19,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::unix::OwnedWriteHalf;
 use tokio::net::UnixStream;
 use tokio::sync::{mpsc, OwnedSemaphorePermit, Semaphore};
-use tokio_util::codec::{AnyDelimiterCodec, AnyDelimiterCodecError, FramedRead};
+use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 /// Bytes the writer gathers before a write system call.
@@ -41,6 +42,10 @@ pub(crate) struct Shared {
     pub(crate) max_outbox_bytes: usize,
     /// Bytes of lines in flight between readers and the store ([`INFLIGHT_BYTES`]).
     pub(crate) budget: Arc<Semaphore>,
+    /// Unfinished lines across all connections (`--max-buffered-input-bytes`).
+    pub(crate) input: Arc<MemoryBudget>,
+    /// Unwritten output across all connections (`--max-queued-output-bytes`).
+    pub(crate) output: Arc<MemoryBudget>,
     /// Cancelled at daemon shutdown: stop reading; the router then closes each
     /// outbox after its last notifications.
     pub(crate) stop: CancellationToken,
@@ -53,11 +58,13 @@ pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>)
         max_line_bytes,
         max_outbox_bytes,
         budget,
+        input,
+        output,
         stop,
     } = &*shared;
     let (max_line_bytes, max_outbox_bytes) = (*max_line_bytes, *max_outbox_bytes);
     let cancel = CancellationToken::new();
-    let (tx, rx) = outbox(conn, max_outbox_bytes, cancel.clone());
+    let (tx, rx) = outbox(conn, max_outbox_bytes, output.clone(), cancel.clone());
     if router
         .send(Inbound::Open { conn, outbox: tx })
         .await
@@ -68,7 +75,7 @@ pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>)
     let (read, write) = stream.into_split();
     let writer = tokio::spawn(write_loop(rx, write, cancel.clone()));
 
-    let codec = AnyDelimiterCodec::new_with_max_length(b"\n".to_vec(), Vec::new(), max_line_bytes);
+    let codec = Lines::new(max_line_bytes, input.clone());
     let mut lines = FramedRead::with_capacity(read, codec, READ_BUFFER);
     let mut grown = false;
     loop {
@@ -78,12 +85,21 @@ pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>)
             next = lines.next() => next,
         };
         let event = match next {
-            None | Some(Err(AnyDelimiterCodecError::Io(_))) => break,
-            Some(Err(AnyDelimiterCodecError::MaxChunkLengthExceeded)) => {
-                let error = RpcError::new(
-                    ErrorCode::ParseError,
-                    format!("line exceeds {max_line_bytes} bytes"),
-                );
+            None | Some(Err(LinesError::Io)) => break,
+            Some(Err(cut @ (LinesError::TooLong | LinesError::OverBudget))) => {
+                let error = match cut {
+                    LinesError::OverBudget => {
+                        tracing::warn!(conn, "input budget spent: cutting off the connection holding a large unfinished line");
+                        RpcError::new(
+                            ErrorCode::ParseError,
+                            "the daemon is holding too many unfinished lines; this one was refused",
+                        )
+                    }
+                    _ => RpcError::new(
+                        ErrorCode::ParseError,
+                        format!("line exceeds {max_line_bytes} bytes"),
+                    ),
+                };
                 let reject = Event::Reject {
                     conn,
                     id: None,

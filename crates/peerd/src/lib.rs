@@ -13,6 +13,7 @@
 //! through the `fuzzing` feature.
 
 mod backup;
+mod budget;
 mod call;
 mod cli;
 mod client;

@@ -6,6 +6,7 @@
 //! passes the limit, instead of growing the daemon's memory, and the DMs it never
 //! received are handed back so they can be queued again.
 
+use crate::budget::MemoryBudget;
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::StreamExt;
@@ -114,6 +115,8 @@ struct Inner {
     /// The part of `queued_bytes` that is [`Out::Backlog`].
     backlog_bytes: AtomicUsize,
     max_bytes: usize,
+    /// Unwritten output of every connection together.
+    global: Arc<MemoryBudget>,
     overflowed: AtomicBool,
     /// Cancelled when the connection must end (overflow, shutdown, write error).
     cancel: CancellationToken,
@@ -129,6 +132,7 @@ pub(crate) struct OutboxReceiver {
 pub(crate) fn outbox(
     id: ConnId,
     max_bytes: usize,
+    global: Arc<MemoryBudget>,
     cancel: CancellationToken,
 ) -> (Outbox, OutboxReceiver) {
     // futures' channel allocates per item and frees on receipt; tokio's keeps
@@ -141,6 +145,7 @@ pub(crate) fn outbox(
         queued_bytes: AtomicUsize::new(0),
         backlog_bytes: AtomicUsize::new(0),
         max_bytes,
+        global,
         overflowed: AtomicBool::new(false),
         cancel,
     });
@@ -162,36 +167,47 @@ impl Outbox {
         let inner = &self.inner;
         let queued = inner.queued_bytes.load(Ordering::Relaxed);
         let backlog = inner.backlog_bytes.load(Ordering::Relaxed);
-        if !inner.overflowed.load(Ordering::Relaxed)
-            && (queued.saturating_sub(backlog) > inner.max_bytes || backlog > MAX_BACKLOG_BYTES)
-        {
-            inner.overflowed.store(true, Ordering::Relaxed);
-            tracing::warn!(
-                conn = inner.id,
-                queued,
-                "slow reader: outbox limit reached, disconnecting"
-            );
-            inner.cancel.cancel();
+        if queued.saturating_sub(backlog) > inner.max_bytes || backlog > MAX_BACKLOG_BYTES {
+            self.cut_off(queued, "slow reader: outbox limit reached, disconnecting");
         }
         self.push_more(out)
     }
 
     /// Queues a later frame of the same store batch: a burst that started within
     /// the limits is accepted whole, so a large queue drain still reaches a reader
-    /// that keeps up.
+    /// that keeps up — unless the daemon-wide output budget is spent and this
+    /// connection holds a large part of it.
     pub(crate) fn push_more(&self, out: Out) -> Result<(), Out> {
         let inner = &self.inner;
+        let queued = inner.queued_bytes.load(Ordering::Relaxed);
+        if inner.global.must_cut(queued) {
+            self.cut_off(
+                queued,
+                "output budget spent: disconnecting a connection with a large unread backlog",
+            );
+        }
         if inner.overflowed.load(Ordering::Relaxed) {
             return Err(out);
         }
         let (len, backlog) = (out.len(), out.backlog_len());
         inner.queued_bytes.fetch_add(len, Ordering::Relaxed);
         inner.backlog_bytes.fetch_add(backlog, Ordering::Relaxed);
+        inner.global.add(len);
         inner.tx.unbounded_send(out).map_err(|e| {
             inner.queued_bytes.fetch_sub(len, Ordering::Relaxed);
             inner.backlog_bytes.fetch_sub(backlog, Ordering::Relaxed);
+            inner.global.sub(len);
             e.into_inner()
         })
+    }
+
+    /// Stops taking frames and ends the connection (once), saying why in the log.
+    fn cut_off(&self, queued: usize, why: &str) {
+        let inner = &self.inner;
+        if !inner.overflowed.swap(true, Ordering::Relaxed) {
+            tracing::warn!(conn = inner.id, queued, "{why}");
+            inner.cancel.cancel();
+        }
     }
 }
 
@@ -211,6 +227,7 @@ impl OutboxReceiver {
     }
 
     fn written(&self, out: &Out) {
+        self.inner.global.sub(out.len());
         self.inner
             .queued_bytes
             .fetch_sub(out.len(), Ordering::Relaxed);
@@ -224,6 +241,7 @@ impl OutboxReceiver {
         self.rx.close();
         let mut rest = Vec::new();
         while let Ok(out) = self.rx.try_recv() {
+            self.written(&out);
             rest.push(out);
         }
         rest
@@ -234,6 +252,10 @@ impl OutboxReceiver {
 mod tests {
     use super::*;
 
+    fn unlimited() -> Arc<MemoryBudget> {
+        Arc::new(MemoryBudget::new(usize::MAX))
+    }
+
     fn frame(n: usize) -> Out {
         Out::Frame(Bytes::from(vec![b'x'; n]))
     }
@@ -241,7 +263,7 @@ mod tests {
     #[tokio::test]
     async fn cuts_off_a_reader_that_is_past_the_byte_limit() {
         let cancel = CancellationToken::new();
-        let (tx, mut rx) = outbox(1, 100, cancel.clone());
+        let (tx, mut rx) = outbox(1, 100, unlimited(), cancel.clone());
         tx.push(frame(60)).unwrap();
         assert_eq!(rx.recv().await.unwrap().len(), 60);
         tx.push(frame(60)).unwrap();
@@ -262,7 +284,7 @@ mod tests {
     #[tokio::test]
     async fn accepts_a_burst_that_starts_within_the_limit() {
         let cancel = CancellationToken::new();
-        let (tx, mut rx) = outbox(1, 100, cancel.clone());
+        let (tx, mut rx) = outbox(1, 100, unlimited(), cancel.clone());
         tx.push(frame(60)).unwrap();
         for _ in 0..4 {
             tx.push_more(frame(60)).unwrap();
@@ -277,7 +299,7 @@ mod tests {
     #[tokio::test]
     async fn re_sent_messages_do_not_count_as_falling_behind() {
         let cancel = CancellationToken::new();
-        let (tx, _rx) = outbox(1, 100, cancel.clone());
+        let (tx, _rx) = outbox(1, 100, unlimited(), cancel.clone());
         let backlog = |n| Out::Backlog {
             frame: Bytes::from(vec![b'b'; n]),
             seq: Some(1),
@@ -294,8 +316,35 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_output_budget_cuts_off_a_large_backlog_not_a_small_one() {
+        use crate::budget::FAIR_SHARE_FLOOR;
+        let global = Arc::new(MemoryBudget::new(2 * FAIR_SHARE_FLOOR));
+        let (big_cancel, small_cancel) = (CancellationToken::new(), CancellationToken::new());
+        let (big, mut big_rx) = outbox(1, usize::MAX, global.clone(), big_cancel.clone());
+        let (small, _small_rx) = outbox(2, usize::MAX, global.clone(), small_cancel.clone());
+        let replay = |n| Out::Backlog {
+            frame: Bytes::from(vec![b'r'; n]),
+            seq: None,
+        };
+        big.push(replay(FAIR_SHARE_FLOOR)).unwrap();
+        small.push(frame(100)).unwrap();
+        big.push_more(replay(2 * FAIR_SHARE_FLOOR)).unwrap();
+        small.push(frame(100)).unwrap();
+        assert!(!small_cancel.is_cancelled(), "a small backlog is never cut");
+        assert!(big.push_more(replay(1)).is_err(), "over the budget");
+        assert!(big_cancel.is_cancelled());
+        big_rx.recv().await.unwrap();
+        assert_eq!(big_rx.close().len(), 1);
+        assert_eq!(
+            global.used(),
+            200,
+            "only the small connection's bytes remain"
+        );
+    }
+
+    #[tokio::test]
     async fn refuses_after_close() {
-        let (tx, rx) = outbox(2, 100, CancellationToken::new());
+        let (tx, rx) = outbox(2, 100, unlimited(), CancellationToken::new());
         tx.push(Out::Dm {
             frame: Bytes::from_static(b"d"),
             seq: 4,

@@ -1,6 +1,7 @@
 //! The listener: claims the socket path safely, accepts same-user connections,
 //! and shuts everything down in order on SIGTERM/SIGINT.
 
+use crate::budget::MemoryBudget;
 use crate::clock::Now;
 use crate::config::{Config, INFLIGHT_BYTES, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH};
 use crate::connection;
@@ -56,6 +57,8 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         max_line_bytes: config.max_line_bytes,
         max_outbox_bytes: config.max_outbox_bytes,
         budget: Arc::new(Semaphore::new(INFLIGHT_BYTES)),
+        input: Arc::new(MemoryBudget::new(config.max_buffered_input_bytes)),
+        output: Arc::new(MemoryBudget::new(config.max_queued_output_bytes)),
         stop: stop.clone(),
     });
     let tracker = TaskTracker::new();

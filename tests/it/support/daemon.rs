@@ -25,6 +25,8 @@ const FLAGS_AFTER_0_1: &[&str] = &[
     "--max-line-bytes",
     "--max-outbox-bytes",
     "--db-busy-timeout-ms",
+    "--max-buffered-input-bytes",
+    "--max-queued-output-bytes",
 ];
 
 /// The daemon program, and the flags of [`FLAGS_AFTER_0_1`] it lacks: an
