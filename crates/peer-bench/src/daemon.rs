@@ -130,6 +130,10 @@ impl Daemon {
         rss(self.child.id())
     }
 
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// CPU time the daemon has used so far, all threads.
     pub(crate) fn cpu(&self) -> Duration {
         cpu(self.child.id())

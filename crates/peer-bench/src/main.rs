@@ -9,6 +9,7 @@
 //! target/release/peer-bench --only rtt --only fanout
 //! ```
 
+mod attacks;
 mod daemon;
 mod floor;
 mod raw;
@@ -30,7 +31,8 @@ struct Args {
     /// Python 0.1 binaries' directory [default: .ci/py01/bin, installed if missing]
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar, coldstart)
+    /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar,
+    /// coldstart; and, only when named, attacks)
     #[arg(long)]
     only: Vec<String>,
     /// Scale message counts down (e.g. 0.1 for a quick look)
@@ -202,6 +204,44 @@ fn main() -> anyhow::Result<()> {
             Figure::Mib(p.rss),
             "≤ 1/5",
             0.2,
+        ));
+    }
+    if args.only.iter().any(|o| o == "attacks") {
+        let (clients, line) = (n(200.0), 4 * 1024 * 1024 - 1024);
+        let o = threads.block_on(attacks::unfinished_lines(&ours, clients, line))?;
+        let p = threads.block_on(attacks::unfinished_lines(&python, clients, line))?;
+        run(Row::new(
+            "RSS, 200 unfinished 4 MiB lines",
+            Figure::Mib(o),
+            Figure::Mib(p),
+            "",
+            0.0,
+        ));
+        let (clients, messages, body) = (8, n(500.0), 200 * 1024);
+        let (o_rss, o_rtt) =
+            threads.block_on(attacks::unread_replays(&ours, clients, messages, body))?;
+        let (p_rss, p_rtt) =
+            threads.block_on(attacks::unread_replays(&python, clients, messages, body))?;
+        run(Row::new(
+            "RSS, 8 unread 100 MiB replays",
+            Figure::Mib(o_rss),
+            Figure::Mib(p_rss),
+            "",
+            0.0,
+        ));
+        run(Row::new(
+            "DM round trip p99 meanwhile",
+            Figure::Micros(o_rtt.p99),
+            Figure::Micros(p_rtt.p99),
+            "< 20 ms",
+            0.0,
+        ));
+        run(Row::new(
+            "DM round trip max meanwhile",
+            Figure::Micros(o_rtt.max),
+            Figure::Micros(p_rtt.max),
+            "",
+            0.0,
         ));
     }
     report::summary(&rows);

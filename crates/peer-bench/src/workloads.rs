@@ -19,13 +19,14 @@ const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Requests each sender keeps in flight in the pipelined workloads.
 const IN_FLIGHT: usize = 32;
 /// Pause between the last hello and reading a daemon's memory.
-const SETTLE: Duration = Duration::from_millis(500);
+pub(crate) const SETTLE: Duration = Duration::from_millis(500);
 /// Round trips before measuring, so both daemons are warm.
 const WARM_UP: usize = 100;
 
 pub(crate) struct Latency {
     pub(crate) p50: Duration,
     pub(crate) p99: Duration,
+    pub(crate) max: Duration,
     /// CPU time of the daemon (or relay) per round trip.
     pub(crate) cpu: Duration,
 }
@@ -86,7 +87,7 @@ pub(crate) async fn round_trip_floor(iterations: usize) -> anyhow::Result<Latenc
 /// A writes `ping`; B, on each message, writes `pong`; A times each exchange
 /// until its message arrives (after [`WARM_UP`] unmeasured ones). `cpu` reads
 /// the server's CPU time.
-async fn ping_pong(
+pub(crate) async fn ping_pong(
     mut a: Raw,
     mut b: Raw,
     ping: String,
@@ -125,6 +126,7 @@ async fn ping_pong(
     Ok(Latency {
         p50: samples[samples.len() / 2],
         p99: samples[samples.len() * 99 / 100],
+        max: samples[samples.len() - 1],
         cpu: cpu_used / iterations as u32,
     })
 }

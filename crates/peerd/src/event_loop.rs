@@ -110,23 +110,26 @@ pub(crate) async fn run(
                 next = inbound.try_recv().ok();
             }
         }
-        commit(
+        let bytes = commit(
             &mut store,
             &mut router,
             std::mem::take(&mut ops),
             &mut outboxes,
         );
         permits.clear();
-        trimmer.batch(taken);
+        trimmer.batch(taken, bytes);
     }
     store.close();
 }
 
 /// Has the store apply and commit `ops`, then settles the router's changes,
 /// or rolls them back if the batch failed: router and database stay in step.
-fn commit(store: &mut Store, router: &mut Router, ops: Vec<Op>, outboxes: &mut Outboxes) {
-    match store.run_batch(ops, outboxes) {
+/// Returns the bytes of frames the batch made.
+fn commit(store: &mut Store, router: &mut Router, ops: Vec<Op>, outboxes: &mut Outboxes) -> usize {
+    let batch = store.run_batch(ops, outboxes);
+    match batch.committed {
         true => router.settle(),
         false => router.roll_back(),
     }
+    batch.bytes
 }

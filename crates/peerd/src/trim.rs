@@ -12,6 +12,9 @@ use std::time::Duration;
 pub(crate) const QUIET_BEFORE_TRIM: Duration = Duration::from_millis(100);
 /// Router events in one batch that make a busy spell.
 pub(crate) const BUSY_BATCH: usize = 64;
+/// Bytes of frames made by one batch that make a busy spell (one large
+/// replay or history answer is as much memory as a burst of small requests).
+pub(crate) const BUSY_BATCH_BYTES: usize = 16 * 1024 * 1024;
 
 /// Whether a busy spell has ended without a trim yet.
 #[derive(Debug, Default)]
@@ -20,9 +23,9 @@ pub(crate) struct Trimmer {
 }
 
 impl Trimmer {
-    /// Notes a batch of `events` router events.
-    pub(crate) fn batch(&mut self, events: usize) {
-        self.busy |= events >= BUSY_BATCH;
+    /// Notes a batch of `events` router events that made `bytes` of frames.
+    pub(crate) fn batch(&mut self, events: usize, bytes: usize) {
+        self.busy |= events >= BUSY_BATCH || bytes >= BUSY_BATCH_BYTES;
     }
 
     /// How long the loop should wait for work before calling [`Trimmer::quiet`];
@@ -57,11 +60,13 @@ mod tests {
     #[test]
     fn waits_for_quiet_only_after_a_busy_spell() {
         let mut t = Trimmer::default();
-        t.batch(1);
+        t.batch(1, 100);
         assert_eq!(t.patience(), None);
-        t.batch(BUSY_BATCH);
+        t.batch(BUSY_BATCH, 100);
         assert_eq!(t.patience(), Some(QUIET_BEFORE_TRIM));
         t.quiet();
         assert_eq!(t.patience(), None);
+        t.batch(1, BUSY_BATCH_BYTES);
+        assert_eq!(t.patience(), Some(QUIET_BEFORE_TRIM), "one large answer");
     }
 }

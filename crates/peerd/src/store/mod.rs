@@ -119,7 +119,7 @@ impl Store {
     }
 
     /// Applies `batch` in one transaction and, once it has committed, pushes
-    /// its frames to `outboxes`; returns whether it committed.
+    /// its frames to `outboxes`.
     ///
     /// A batch that fails is undone whole (SPEC §6): nothing of it was
     /// stored, none of its notifications go out, and every request in it gets
@@ -127,7 +127,7 @@ impl Store {
     /// error. The caller rolls back the router's side. DMs the batch was to
     /// put back in their queues (and those held by connections that closed)
     /// are kept and put back by the next batch.
-    pub(crate) fn run_batch(&mut self, mut batch: Vec<Op>, outboxes: &mut Outboxes) -> bool {
+    pub(crate) fn run_batch(&mut self, mut batch: Vec<Op>, outboxes: &mut Outboxes) -> Batch {
         if !self.retry_requeue.is_empty() {
             batch.insert(0, Op::Requeue(std::mem::take(&mut self.retry_requeue)));
         }
@@ -143,6 +143,7 @@ impl Store {
         match applied {
             Ok(()) => {
                 self.acks.settle();
+                let bytes = outgoing.bytes();
                 let unwritten = outgoing.push_all(outboxes);
                 if !unwritten.is_empty() {
                     // The connection closed between routing and delivery.
@@ -154,7 +155,10 @@ impl Store {
                         self.retry_requeue.extend(unwritten);
                     }
                 }
-                true
+                Batch {
+                    committed: true,
+                    bytes,
+                }
             }
             Err(e) => {
                 tracing::error!(
@@ -169,7 +173,10 @@ impl Store {
                 self.acks.settle();
                 self.retry_requeue.extend(requeue);
                 outgoing.answer_failed(outboxes);
-                false
+                Batch {
+                    committed: false,
+                    bytes: 0,
+                }
             }
         }
     }
@@ -230,6 +237,14 @@ fn private_files(db: &std::path::Path) {
             }
         }
     }
+}
+
+/// What became of a batch.
+pub(crate) struct Batch {
+    /// Whether it committed (else nothing of it stands).
+    pub(crate) committed: bool,
+    /// Bytes of the frames it made.
+    pub(crate) bytes: usize,
 }
 
 /// What a batch leaves standing even if its transaction fails: the DMs it
@@ -304,6 +319,16 @@ impl Outgoing {
         }
         self.unapplied
             .extend(rest.filter_map(|op| op.answer_on_failure(&failure)));
+    }
+
+    /// Bytes of all the frames (a shared frame once).
+    fn bytes(&self) -> usize {
+        self.frames
+            .iter()
+            .map(|f| match f {
+                Frame::One(_, out) | Frame::Many(_, out) => out.frame().map_or(0, Bytes::len),
+            })
+            .sum()
     }
 
     /// Pushes every frame of a committed batch; returns the DMs that could not
