@@ -169,3 +169,36 @@ fn subscriptions_end_with_the_connection() {
         p.publish("news", json!("probe"))["subscribers"] == 0
     });
 }
+
+/// [ext] Replays are read off the daemon's event thread; a message published
+/// while one is being read reaches the subscriber exactly once, after the
+/// replay and its response, whichever way the two cross.
+#[test]
+fn a_publish_racing_a_replay_arrives_once_and_after_it() {
+    let d = Daemon::start();
+    let mut p = d.peer("~/p");
+    for round in 0..20 {
+        let topic = format!("race{round}");
+        for i in 0..3 {
+            p.publish(&topic, json!(i));
+        }
+        let mut s = d.peer("~/s");
+        s.send_json(
+            &json!({"jsonrpc": "2.0", "id": 1, "method": "peer.subscribe",
+                            "params": {"topic": topic, "replay": 10}}),
+        );
+        p.publish(&topic, json!(3));
+        let mut frames = s.frames_until_response(&json!(1));
+        let answered = frames.len();
+        while bodies(&messages(&frames)).len() < 4 {
+            frames.push(s.read_frame());
+        }
+        s.expect_silence(20);
+        let got = bodies(&messages(&frames));
+        assert_eq!(got, [json!(0), json!(1), json!(2), json!(3)], "{frames:?}");
+        // Nothing of the replay after the response; only the live message may be.
+        assert!(bodies(&messages(&frames[answered..]))
+            .iter()
+            .all(|b| b == &json!(3)));
+    }
+}

@@ -8,8 +8,11 @@
 use crate::clock::Now;
 use crate::config::STORE_BATCH;
 use crate::op::Op;
-use crate::outbox::{ConnId, Outbox, Outboxes};
+use crate::outbox::Out;
+use crate::outbox::{ConnId, Outbox};
+use crate::outboxes::Outboxes;
 use crate::router::{Event, Router};
+use crate::store::reader::{ReadDone, Reader};
 use crate::store::Store;
 use crate::trim::Trimmer;
 use tokio::sync::{mpsc, oneshot, OwnedSemaphorePermit};
@@ -30,6 +33,8 @@ pub(crate) enum Inbound {
     Requeue(Vec<i64>),
     /// Time to purge expired history.
     Purge,
+    /// A read done off the event thread: its frames go out in its place.
+    ReadDone(ReadDone),
     /// Tell subscribers, close every connection, close the store, then answer.
     Shutdown(oneshot::Sender<()>),
 }
@@ -39,6 +44,7 @@ pub(crate) async fn run(
     mut router: Router,
     mut inbound: mpsc::Receiver<Inbound>,
     mut store: Store,
+    reader: Reader,
 ) {
     let mut outboxes = Outboxes::default();
     let mut ops: Vec<Op> = Vec::new();
@@ -54,7 +60,7 @@ pub(crate) async fn run(
                     let purge = Op::Purge {
                         now: Now::read().unix,
                     };
-                    commit(&mut store, &mut router, vec![purge], &mut outboxes);
+                    commit(&mut store, &mut router, &reader, vec![purge], &mut outboxes);
                     tokio::task::yield_now().await;
                     continue;
                 }
@@ -77,6 +83,7 @@ pub(crate) async fn run(
         };
         let mut next = Some(first);
         let mut taken = 0;
+        let mut read_bytes = 0;
         while let Some(input) = next.take() {
             match input {
                 Inbound::Open { conn, outbox } => {
@@ -88,18 +95,26 @@ pub(crate) async fn run(
                     ops.extend(router.handle(event, Now::read()));
                 }
                 Inbound::Requeue(seqs) => ops.push(Op::Requeue(seqs)),
+                Inbound::ReadDone(done) => {
+                    read_bytes += done
+                        .frames
+                        .iter()
+                        .filter_map(Out::frame)
+                        .map(|f| f.len())
+                        .sum::<usize>();
+                    let unwritten = outboxes.finish_read(done.conn, done.ticket, done.frames);
+                    if !unwritten.is_empty() {
+                        ops.push(Op::Requeue(unwritten));
+                    }
+                }
                 Inbound::Purge => ops.push(Op::Purge {
                     now: Now::read().unix,
                 }),
                 Inbound::Shutdown(done) => {
-                    commit(
-                        &mut store,
-                        &mut router,
-                        std::mem::take(&mut ops),
-                        &mut outboxes,
-                    );
+                    let pending = std::mem::take(&mut ops);
+                    commit(&mut store, &mut router, &reader, pending, &mut outboxes);
                     let last = router.shutdown();
-                    commit(&mut store, &mut router, last, &mut outboxes);
+                    commit(&mut store, &mut router, &reader, last, &mut outboxes);
                     store.close();
                     let _ = done.send(());
                     return;
@@ -113,23 +128,34 @@ pub(crate) async fn run(
         let bytes = commit(
             &mut store,
             &mut router,
+            &reader,
             std::mem::take(&mut ops),
             &mut outboxes,
         );
         permits.clear();
-        trimmer.batch(taken, bytes);
+        trimmer.batch(taken, bytes + read_bytes);
     }
     store.close();
 }
 
 /// Has the store apply and commit `ops`, then settles the router's changes,
 /// or rolls them back if the batch failed: router and database stay in step.
-/// Returns the bytes of frames the batch made.
-fn commit(store: &mut Store, router: &mut Router, ops: Vec<Op>, outboxes: &mut Outboxes) -> usize {
+/// Hands the batch's reads to the reader; returns the bytes of frames the
+/// batch made.
+fn commit(
+    store: &mut Store,
+    router: &mut Router,
+    reader: &Reader,
+    ops: Vec<Op>,
+    outboxes: &mut Outboxes,
+) -> usize {
     let batch = store.run_batch(ops, outboxes);
     match batch.committed {
         true => router.settle(),
         false => router.roll_back(),
+    }
+    for job in batch.reads {
+        reader.submit(job);
     }
     batch.bytes
 }

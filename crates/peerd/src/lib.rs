@@ -24,6 +24,7 @@ mod event_loop;
 mod listen;
 mod op;
 mod outbox;
+mod outboxes;
 mod private_dir;
 mod router;
 mod server;

@@ -10,7 +10,6 @@ use crate::budget::MemoryBudget;
 use bytes::Bytes;
 use futures::channel::mpsc;
 use futures::StreamExt;
-use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
@@ -69,37 +68,6 @@ impl Out {
 /// slow-reader limit: room for a full DM queue of large messages, while a client
 /// that keeps asking for replays without reading still has a ceiling.
 pub(crate) const MAX_BACKLOG_BYTES: usize = 256 * 1024 * 1024;
-
-/// The outboxes of the open connections, by id: owned by the event loop, used
-/// by the store to push a batch's frames once it has committed.
-#[derive(Debug, Default)]
-pub(crate) struct Outboxes(HashMap<ConnId, Outbox>);
-
-impl Outboxes {
-    /// Registers a new connection's outbox.
-    pub(crate) fn insert(&mut self, conn: ConnId, outbox: Outbox) {
-        self.0.insert(conn, outbox);
-    }
-
-    /// Queues `out` for `conn` (see [`Outbox::push`]; `first` says whether it
-    /// is the connection's first frame of the batch). A close is the last item
-    /// a connection gets, so its outbox leaves the registry with it. Gives `out`
-    /// back when the connection is gone or cut off.
-    pub(crate) fn push(&mut self, conn: ConnId, out: Out, first: bool) -> Result<(), Out> {
-        let Some(outbox) = self.0.get(&conn) else {
-            return Err(out);
-        };
-        let close = matches!(out, Out::Close);
-        let pushed = match first {
-            true => outbox.push(out),
-            false => outbox.push_more(out),
-        };
-        if close {
-            self.0.remove(&conn);
-        }
-        pushed
-    }
-}
 
 /// The sending side, cheap to clone; held by the event loop's [`Outboxes`].
 #[derive(Debug, Clone)]

@@ -8,6 +8,7 @@ use crate::connection;
 use crate::event_loop::{self, Inbound};
 use crate::listen;
 use crate::router::Router;
+use crate::store::reader::Reader;
 use crate::store::Store;
 use std::sync::Arc;
 use tokio::signal::unix::{signal, SignalKind};
@@ -37,7 +38,12 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
 
     let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
     let router = Router::new(next_seq, Now::read().mono);
-    let router_task = tokio::spawn(event_loop::run(router, router_rx, store));
+    let reads_done = router_tx.clone();
+    let reader = Reader::start(&config.db_path(), move |done| {
+        // Fails only when the event loop has stopped: the read is moot.
+        let _ = reads_done.blocking_send(Inbound::ReadDone(done));
+    })?;
+    let router_task = tokio::spawn(event_loop::run(router, router_rx, store, reader));
     let purge_tx = router_tx.clone();
     let purge_task = tokio::spawn(async move {
         let mut every = tokio::time::interval(PURGE_INTERVAL);

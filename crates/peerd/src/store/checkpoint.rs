@@ -24,6 +24,12 @@ const CHECKPOINT_CACHE_KIB: i64 = -64;
 /// WAL would only grow; a restart briefly holds the writer back to bound it.
 pub(crate) const WAL_RESTART_BYTES: u64 = 32 * 1024 * 1024;
 
+/// How long a restarting checkpoint waits for readers to leave the old log
+/// (its busy handler). It holds every writer back while it waits, so a long
+/// read off the event thread (a large replay) would stall every client for as
+/// long; past this it goes on as a passive checkpoint and restarts later.
+const RESTART_PATIENCE_MS: u32 = 20;
+
 /// The running checkpoint thread; stops (and is joined) when dropped.
 pub(crate) struct Checkpointer {
     stop: Option<mpsc::Sender<()>>,
@@ -36,7 +42,7 @@ impl Checkpointer {
         wal.push("-wal");
         let conn = Connection::open(db_path)
             .with_context(|| format!("opening {} for checkpoints", db_path.display()))?;
-        conn.pragma_update(None, "busy_timeout", 5000)?;
+        conn.pragma_update(None, "busy_timeout", RESTART_PATIENCE_MS)?;
         // A checkpoint streams pages from the WAL to the database; it gains
         // nothing from a page cache of its own.
         conn.pragma_update(None, "cache_size", CHECKPOINT_CACHE_KIB)?;

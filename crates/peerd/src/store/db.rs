@@ -177,23 +177,26 @@ pub(crate) fn requeue(c: &Connection, seqs: &[i64]) -> rusqlite::Result<()> {
 }
 
 /// The newest `n` messages to `to`, oldest first.
-pub(crate) fn last(c: &Connection, to: &str, n: u64) -> rusqlite::Result<Vec<Message>> {
+pub(crate) fn last(c: &Connection, to: &str, n: u64, until: i64) -> rusqlite::Result<Vec<Message>> {
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT * FROM (SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 ORDER BY seq DESC LIMIT ?2)
+        "SELECT * FROM (SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 AND seq <= ?3
+                        ORDER BY seq DESC LIMIT ?2)
          ORDER BY seq"
     ))?;
     let n = i64::try_from(n).unwrap_or(i64::MAX);
-    let rows = stmt.query_map(params![to, n], message)?;
+    let rows = stmt.query_map(params![to, n, until], message)?;
     rows.collect()
 }
 
 /// Up to `limit` messages to `to` after the message `since`, oldest first; when
-/// `since` is absent or unknown, the newest `limit`.
+/// `since` is absent or unknown, the newest `limit`. Only messages up to seq
+/// `until`: a read made after later batches committed answers as of its own.
 pub(crate) fn history(
     c: &Connection,
     to: &str,
     since: Option<&str>,
     limit: u32,
+    until: i64,
 ) -> rusqlite::Result<Vec<Message>> {
     let anchor: Option<i64> = match since.map(|id| seq_of(c, id)).transpose()?.flatten() {
         Some(seq) => c
@@ -203,12 +206,13 @@ pub(crate) fn history(
         None => None,
     };
     let Some(anchor) = anchor else {
-        return last(c, to, limit.into());
+        return last(c, to, limit.into(), until);
     };
     let mut stmt = c.prepare_cached(&format!(
-        "SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 AND seq > ?2 ORDER BY seq LIMIT ?3"
+        "SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 AND seq > ?2 AND seq <= ?4
+         ORDER BY seq LIMIT ?3"
     ))?;
-    let rows = stmt.query_map(params![to, anchor, limit], message)?;
+    let rows = stmt.query_map(params![to, anchor, limit, until], message)?;
     rows.collect()
 }
 
@@ -338,7 +342,7 @@ mod tests {
         );
         // Delivered or dropped, DMs stay in history.
         assert_eq!(
-            seqs(&history(&c, "home:~", None, 100).unwrap()),
+            seqs(&history(&c, "home:~", None, 100, i64::MAX).unwrap()),
             vec![1, 2, 3, 4, 5]
         );
     }
@@ -357,22 +361,24 @@ mod tests {
             .unwrap();
             trim_ring(&c, "topic:t", 5).unwrap();
         }
-        assert_eq!(seqs(&last(&c, "topic:t", 2).unwrap()), vec![7, 8]);
+        assert_eq!(seqs(&last(&c, "topic:t", 2, i64::MAX).unwrap()), vec![7, 8]);
         assert_eq!(
-            seqs(&history(&c, "topic:t", None, 100).unwrap()),
+            seqs(&history(&c, "topic:t", None, 100, i64::MAX).unwrap()),
             vec![4, 5, 6, 7, 8]
         );
         assert_eq!(
-            seqs(&history(&c, "topic:t", Some("msg_5"), 2).unwrap()),
+            seqs(&history(&c, "topic:t", Some("msg_5"), 2, i64::MAX).unwrap()),
             vec![6, 7]
         );
         assert_eq!(
-            seqs(&history(&c, "topic:t", Some("msg_1"), 2).unwrap()),
+            seqs(&history(&c, "topic:t", Some("msg_1"), 2, i64::MAX).unwrap()),
             vec![7, 8]
         );
         assert_eq!(topics(&c).unwrap(), vec![("t".to_string(), 8.0)]);
         assert_eq!(
-            history(&c, "topic:t", None, 1).unwrap()[0].body.get(),
+            history(&c, "topic:t", None, 1, i64::MAX).unwrap()[0]
+                .body
+                .get(),
             "{\"n\":8}"
         );
     }
@@ -492,10 +498,10 @@ mod id_tests {
             .unwrap();
         assert_eq!(fk, 1, "only the foreign id is indexed");
         assert_eq!(
-            history(&c, "topic:t", Some(&ours), 10).unwrap()[0].seq,
+            history(&c, "topic:t", Some(&ours), 10, i64::MAX).unwrap()[0].seq,
             Some(8)
         );
-        assert!(history(&c, "topic:other", Some(&ours), 10)
+        assert!(history(&c, "topic:other", Some(&ours), 10, i64::MAX)
             .unwrap()
             .is_empty());
     }

@@ -16,18 +16,21 @@ mod checkpoint;
 mod db;
 mod identity;
 mod import;
+pub(crate) mod reader;
 pub(crate) mod schema;
 
 use acks::Acks;
 use db::State;
 use identity::DbFile;
+use reader::{Read, ReadJob};
 
 use crate::config::{Config, PURGE_CHUNK};
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId};
-use crate::outbox::{ConnId, Out, Outboxes};
+use crate::outbox::{ConnId, Out};
+use crate::outboxes::Outboxes;
 use crate::{private_dir, trust};
 use bytes::Bytes;
-use peer_proto::api::{AckResult, HistoryResult, ListTopicsResult, StatusResult, TopicEntry};
+use peer_proto::api::{AckResult, ListTopicsResult, StatusResult, TopicEntry};
 use peer_proto::rpc::{error_frame, notification_frame, response_frame};
 use peer_proto::{method, ErrorCode, Message, RpcError, VERSION};
 use rusqlite::Connection;
@@ -48,6 +51,8 @@ pub(crate) struct Store {
     retry_requeue: Vec<i64>,
     /// The open database file, checked before each batch.
     db_file: DbFile,
+    /// The newest message stored (the bound of reads: see [`reader`]).
+    last_seq: i64,
     _checkpointer: checkpoint::Checkpointer,
 }
 
@@ -108,6 +113,7 @@ impl Store {
             purging: false,
             retry_requeue: Vec::new(),
             db_file,
+            last_seq: next_seq - 1,
             _checkpointer: checkpointer,
         };
         Ok((store, next_seq))
@@ -144,7 +150,7 @@ impl Store {
             Ok(()) => {
                 self.acks.settle();
                 let bytes = outgoing.bytes();
-                let unwritten = outgoing.push_all(outboxes);
+                let (unwritten, reads) = outgoing.push_all(outboxes);
                 if !unwritten.is_empty() {
                     // The connection closed between routing and delivery.
                     if let Err(e) = db::requeue(&self.conn, &unwritten) {
@@ -158,6 +164,7 @@ impl Store {
                 Batch {
                     committed: true,
                     bytes,
+                    reads,
                 }
             }
             Err(e) => {
@@ -176,6 +183,7 @@ impl Store {
                 Batch {
                     committed: false,
                     bytes: 0,
+                    reads: Vec::new(),
                 }
             }
         }
@@ -188,6 +196,7 @@ impl Store {
             outgoing,
             limits: &self.limits,
             acks: &mut self.acks,
+            last_seq: &mut self.last_seq,
         };
         let mut ops = batch.into_iter();
         while let Some(op) = ops.next() {
@@ -245,6 +254,8 @@ pub(crate) struct Batch {
     pub(crate) committed: bool,
     /// Bytes of the frames it made.
     pub(crate) bytes: usize,
+    /// Reads to do off the event thread, their places held in the outboxes.
+    pub(crate) reads: Vec<ReadJob>,
 }
 
 /// What a batch leaves standing even if its transaction fails: the DMs it
@@ -282,10 +293,12 @@ struct Outgoing {
     purge_more: bool,
 }
 
-/// A frame for one connection, or one shared by many.
+/// A frame for one connection, one shared by many, or the place of a read
+/// whose frames come later.
 enum Frame {
     One(ConnId, Out),
     Many(Vec<ConnId>, Out),
+    Read(ConnId, Read),
 }
 
 impl Outgoing {
@@ -327,29 +340,47 @@ impl Outgoing {
             .iter()
             .map(|f| match f {
                 Frame::One(_, out) | Frame::Many(_, out) => out.frame().map_or(0, Bytes::len),
+                Frame::Read(..) => 0,
             })
             .sum()
     }
 
+    /// A read for `to`, done off the event thread once the batch commits.
+    fn read(&mut self, to: ConnId, read: Read) {
+        if matches!(read, Read::History { .. }) {
+            self.answers.push((self.frames.len(), None));
+        }
+        self.frames.push(Frame::Read(to, read));
+    }
+
     /// Pushes every frame of a committed batch; returns the DMs that could not
     /// be handed to their connection (it is gone or cut off).
-    fn push_all(self, outboxes: &mut Outboxes) -> Vec<i64> {
-        let mut unwritten = Vec::new();
+    fn push_all(self, outboxes: &mut Outboxes) -> (Vec<i64>, Vec<ReadJob>) {
+        let (mut unwritten, mut reads) = (Vec::new(), Vec::new());
         // Each connection's limits are checked at its first frame of the
         // batch; the rest of its burst follows that verdict.
         let mut seen: HashSet<ConnId> = HashSet::new();
-        let mut push = |to: ConnId, out: Out| {
+        let mut push = |outboxes: &mut Outboxes, to: ConnId, out: Out| {
             if let Err(back) = outboxes.push(to, out, seen.insert(to)) {
                 unwritten.extend(back.dm_seq());
             }
         };
         for frame in self.frames {
             match frame {
-                Frame::One(to, out) => push(to, out),
-                Frame::Many(to, out) => to.iter().for_each(|t| push(*t, out.clone())),
+                Frame::One(to, out) => push(outboxes, to, out),
+                Frame::Many(to, out) => {
+                    for t in to {
+                        push(outboxes, t, out.clone());
+                    }
+                }
+                Frame::Read(conn, read) => {
+                    if let Some(ticket) = outboxes.begin_read(conn) {
+                        reads.push(ReadJob { conn, ticket, read });
+                    }
+                }
             }
         }
-        unwritten
+        (unwritten, reads)
     }
 
     /// Answers every request of a failed batch, once: error answers as they
@@ -361,12 +392,17 @@ impl Outgoing {
             let Some((_, id)) = answers.next_if(|(i, _)| *i == index) else {
                 continue;
             };
-            let Frame::One(to, out) = frame else {
-                continue;
-            };
-            let out = match id {
-                None => out,
-                Some(id) => Out::Frame(Bytes::from(error_frame(Some(&id), &failure))),
+            let (to, out) = match (frame, id) {
+                (Frame::One(to, out), None) => (to, out),
+                (Frame::One(to, _), Some(id)) => (
+                    to,
+                    Out::Frame(Bytes::from(error_frame(Some(&id), &failure))),
+                ),
+                (Frame::Read(to, read), _) => match read.answer_on_failure(&failure) {
+                    Some(out) => (to, out),
+                    None => continue,
+                },
+                (Frame::Many(..), _) => continue,
             };
             let _ = outboxes.push(to, out, false);
         }
@@ -375,11 +411,12 @@ impl Outgoing {
         }
     }
 
-    fn messages(&mut self, to: ConnId, messages: Vec<Message>, as_dm: bool) {
+    /// Queued DMs handed over by a drain: each goes back to its queue if it is
+    /// never written.
+    fn drained(&mut self, to: ConnId, messages: Vec<Message>) {
         for m in messages {
             let frame = Bytes::from(notification_frame(method::MESSAGE, &m));
-            let seq = m.seq.filter(|_| as_dm);
-            self.push(to, Out::Backlog { frame, seq });
+            self.push(to, Out::Backlog { frame, seq: m.seq });
         }
     }
 }
@@ -398,6 +435,8 @@ struct Apply<'a> {
     outgoing: &'a mut Outgoing,
     limits: &'a Limits,
     acks: &'a mut Acks,
+    /// The newest message stored so far: what a read started now may see.
+    last_seq: &'a mut i64,
 }
 
 impl Apply<'_> {
@@ -436,7 +475,7 @@ impl Apply<'_> {
                         self.acks.hold(to, seq);
                     }
                 }
-                self.outgoing.messages(to, taken, true);
+                self.outgoing.drained(to, taken);
             }
             Op::Replay {
                 to,
@@ -444,15 +483,16 @@ impl Apply<'_> {
                 last,
                 since,
             } => {
-                let ring = self.limits.topic_maxlen as u64;
-                let found = match since {
-                    Some(id) => {
-                        let whole_ring = u32::try_from(ring).unwrap_or(u32::MAX);
-                        db::history(tx, &address, Some(&id), whole_ring)?
-                    }
-                    None => db::last(tx, &address, last.min(ring))?,
+                let ring = u32::try_from(self.limits.topic_maxlen).unwrap_or(u32::MAX);
+                let until = *self.last_seq;
+                let read = Read::Replay {
+                    address,
+                    last,
+                    since,
+                    ring,
+                    until,
                 };
-                self.outgoing.messages(to, found, false);
+                self.outgoing.read(to, read);
             }
             Op::Requeue(seqs) => db::requeue(tx, &seqs)?,
             Op::Release(conn) => db::requeue(tx, &self.acks.release(conn))?,
@@ -470,15 +510,23 @@ impl Apply<'_> {
     }
 
     fn answer(&mut self, to: ConnId, id: ReplyId, query: Query) -> anyhow::Result<()> {
-        let tx = self.tx;
         match query {
             Query::History {
                 address,
                 since,
                 limit,
             } => {
-                let messages = db::history(tx, &address, since.as_deref(), limit)?;
-                self.outgoing.respond(to, id, &HistoryResult { messages });
+                if let Some(id) = id {
+                    let until = *self.last_seq;
+                    let read = Read::History {
+                        id,
+                        address,
+                        since,
+                        limit,
+                        until,
+                    };
+                    self.outgoing.read(to, read);
+                }
             }
             Query::ListTopics { subscribers } => {
                 let topics = self.list_topics(subscribers)?;
@@ -500,6 +548,7 @@ impl Apply<'_> {
     fn insert(&mut self, message: &Message, kind: Kind, queued: bool) -> rusqlite::Result<()> {
         let state = if queued { State::Queued } else { State::Done };
         db::insert(self.tx, message, kind, state, message.ts)?;
+        *self.last_seq = message.seq.unwrap_or(*self.last_seq);
         match kind {
             Kind::Topic => db::trim_ring(self.tx, &message.to, self.limits.topic_maxlen)?,
             Kind::Dm if queued => db::trim_queue(self.tx, &message.to, self.limits.dm_maxlen)?,

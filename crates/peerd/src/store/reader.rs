@@ -1,0 +1,162 @@
+//! Large reads off the event thread: topic replays and `peer.history` answers
+//! are read on a thread of their own, with a read-only connection of their
+//! own, so a client asking for hundreds of megabytes does not hold up every
+//! other client's round trip (the event thread only hands the finished frames
+//! to the connection).
+//!
+//! Order is kept by the outboxes: everything the connection would have been
+//! sent after the read waits behind it there (`Outboxes::begin_read`). Each
+//! read sees the database as of its batch: it is started after that batch has
+//! committed, and reads no message numbered after the last one the batch
+//! knew (`until`), so a message routed live meanwhile is not also replayed.
+
+use super::db;
+use crate::outbox::{ConnId, Out};
+use bytes::Bytes;
+use peer_proto::api::HistoryResult;
+use peer_proto::rpc::{error_frame, notification_frame, response_frame};
+use peer_proto::{method, ErrorCode, RpcError};
+use rusqlite::{Connection, OpenFlags};
+use serde_json::value::RawValue;
+use std::path::Path;
+use std::sync::mpsc;
+
+/// What to read.
+#[derive(Debug)]
+pub(crate) enum Read {
+    /// A topic replay: the messages after `since` (the whole ring when that id
+    /// is no longer in it), else the newest `last`.
+    Replay {
+        address: String,
+        last: u64,
+        since: Option<String>,
+        ring: u32,
+        until: i64,
+    },
+    /// `peer.history`: one response frame to request `id`.
+    History {
+        id: Box<RawValue>,
+        address: String,
+        since: Option<String>,
+        limit: u32,
+        until: i64,
+    },
+}
+
+impl Read {
+    /// The answer a request of a failed batch gets instead (a replay has none
+    /// of its own: its subscribe is answered).
+    pub(crate) fn answer_on_failure(&self, failure: &RpcError) -> Option<Out> {
+        match self {
+            Read::History { id, .. } => {
+                Some(Out::Frame(Bytes::from(error_frame(Some(id), failure))))
+            }
+            Read::Replay { .. } => None,
+        }
+    }
+}
+
+/// A read to do for connection `conn`, whose outbox holds its place under
+/// `ticket`.
+#[derive(Debug)]
+pub(crate) struct ReadJob {
+    pub(crate) conn: ConnId,
+    pub(crate) ticket: u64,
+    pub(crate) read: Read,
+}
+
+/// A read done: the frames that take its place.
+#[derive(Debug)]
+pub(crate) struct ReadDone {
+    pub(crate) conn: ConnId,
+    pub(crate) ticket: u64,
+    pub(crate) frames: Vec<Out>,
+}
+
+/// The reading thread; it ends when the [`Reader`] is dropped.
+pub(crate) struct Reader {
+    jobs: mpsc::Sender<ReadJob>,
+}
+
+impl Reader {
+    /// Opens a read-only connection to the database at `path` and starts the
+    /// thread; each finished read is handed to `done`.
+    pub(crate) fn start(
+        path: &Path,
+        done: impl Fn(ReadDone) + Send + 'static,
+    ) -> anyhow::Result<Reader> {
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        let (jobs, rx) = mpsc::channel::<ReadJob>();
+        std::thread::Builder::new()
+            .name("peerd-reader".into())
+            .spawn(move || {
+                for job in rx {
+                    let frames = run(&conn, job.read);
+                    done(ReadDone {
+                        conn: job.conn,
+                        ticket: job.ticket,
+                        frames,
+                    });
+                }
+            })?;
+        Ok(Reader { jobs })
+    }
+
+    /// Queues `job`; reads are done in the order they are submitted.
+    pub(crate) fn submit(&self, job: ReadJob) {
+        // The thread only stops when this sender is dropped.
+        let _ = self.jobs.send(job);
+    }
+}
+
+/// The frames of one read; a failure is logged and, for history, answered.
+fn run(conn: &Connection, read: Read) -> Vec<Out> {
+    match read {
+        Read::Replay {
+            address,
+            last,
+            since,
+            ring,
+            until,
+        } => {
+            let found = match since {
+                Some(id) => db::history(conn, &address, Some(&id), ring, until),
+                None => db::last(conn, &address, last.min(ring.into()), until),
+            };
+            match found {
+                Ok(messages) => messages
+                    .iter()
+                    .map(|m| Out::Backlog {
+                        frame: Bytes::from(notification_frame(method::MESSAGE, m)),
+                        seq: None,
+                    })
+                    .collect(),
+                Err(e) => {
+                    tracing::error!("replaying {address} failed: {e}");
+                    Vec::new()
+                }
+            }
+        }
+        Read::History {
+            id,
+            address,
+            since,
+            limit,
+            until,
+        } => {
+            let frame = match db::history(conn, &address, since.as_deref(), limit, until) {
+                Ok(messages) => response_frame(&id, &HistoryResult { messages }),
+                Err(e) => {
+                    tracing::error!("reading the history of {address} failed: {e}");
+                    let error =
+                        RpcError::new(ErrorCode::InternalError, "storage failure reading history");
+                    error_frame(Some(&id), &error)
+                }
+            };
+            vec![Out::Frame(Bytes::from(frame))]
+        }
+    }
+}
