@@ -13,12 +13,12 @@
 
 mod harness;
 
+use harness::*;
 use rmcp::model::Tool;
 use serde_json::{json, Map, Value};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::time::Duration;
-use harness::*;
 
 const TOOLS: [&str; 12] = [
     "peer_send",
