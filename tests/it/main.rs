@@ -16,6 +16,7 @@ mod dm;
 mod errors;
 mod hello;
 mod history;
+mod hooks;
 mod import;
 mod limits;
 mod listing;
