@@ -25,7 +25,9 @@ use crate::op::{Kind, LiveStatus, Op, Query, ReplyId};
 use crate::outbox::{ConnId, Out, Outboxes};
 use crate::{private_dir, trust};
 use bytes::Bytes;
-use peer_proto::api::{AckResult, HistoryResult, ListTopicsResult, StatusResult, TopicEntry};
+use peer_proto::api::{
+    AckResult, HistoryResult, ListTopicsResult, PeekResult, StatusResult, TopicEntry,
+};
 use peer_proto::rpc::{error_frame, notification_frame, response_frame};
 use peer_proto::{method, ErrorCode, Message, RpcError, VERSION};
 use rusqlite::Connection;
@@ -337,6 +339,10 @@ impl Apply<'_> {
             } => {
                 let messages = db::history(tx, &address, since.as_deref(), limit)?;
                 self.outgoing.respond(to, id, &HistoryResult { messages });
+            }
+            Query::Peek { addresses, limit } => {
+                let messages = db::unread(tx, &addresses, limit)?;
+                self.outgoing.respond(to, id, &PeekResult { messages });
             }
             Query::ListTopics { subscribers } => {
                 let topics = self.list_topics(subscribers)?;
