@@ -34,7 +34,8 @@ fn run_hook(args: &[&str], input: &str, envs: &[(&str, &str)], cwd: &Path) -> Ho
         .current_dir(cwd)
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", cwd)
+        // Not above any test directory, so homes stay absolute paths.
+        .env("HOME", "/nonexistent-home")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -220,6 +221,86 @@ async fn a_codex_hook_finds_its_hosts_sidecar() {
             .unwrap()
             .contains(r#""{\"task\":\"review\"}""#),
         "{out}"
+    );
+}
+
+/// With no sidecar (not started yet, or gone), the hook asks the daemon
+/// (`peer.peek`) for DMs still waiting at the session's addresses, and takes
+/// none of them.
+#[test]
+fn without_a_sidecar_the_hook_asks_the_daemon() {
+    let d = Daemon::start();
+    let home = home_in(d.dir(), "a");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut b = Client::connect(d.socket());
+    b.hello(&sid(), &home_in(d.dir(), "b"));
+    b.set_alias("tester");
+    let to_home = b.send_dm(&format!("home:{home}"), json!("for whoever comes"));
+    let agent_sid = sid();
+    let to_me = b.send_dm(&format!("home:{home}#{agent_sid}"), json!({"for": "me"}));
+    let other = b.send_dm(&format!("home:{home}#{}", sid()), json!("not mine"));
+    let cwd = PathBuf::from(&home);
+    let socket = d.socket().to_str().unwrap();
+    let stop = claude_input("Stop", "", &cwd, json!({"stop_hook_active": false}));
+    let r = run_hook(
+        &["hook", "stop", "--socket", socket],
+        &stop,
+        &[("BLEMEES_AGENT_SID", &agent_sid)],
+        &cwd,
+    );
+    let out: Value = serde_json::from_str(&r.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {:?}\n{}", r.stdout, hook_log(d.socket())));
+    let reason = out["reason"].as_str().unwrap();
+    assert!(
+        reason.starts_with("blemees-peer: 2 unread peer messages are waiting"),
+        "{reason}"
+    );
+    assert!(
+        reason.contains("\"for whoever comes\"") && reason.contains(r#"{\"for\":\"me\"}"#),
+        "{reason}"
+    );
+    assert!(!reason.contains("not mine"), "{reason}");
+    for m in [&to_home, &to_me, &other] {
+        let id = m["message_id"].as_str().unwrap();
+        assert_eq!(dm_state(&d, id), 1, "still queued");
+    }
+    assert!(hook_log(d.socket()).contains("asked the daemon"));
+    // Once per message, as with a sidecar.
+    let r = run_hook(
+        &["hook", "stop", "--socket", socket],
+        &stop,
+        &[("BLEMEES_AGENT_SID", &agent_sid)],
+        &cwd,
+    );
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+}
+
+/// A 0.1 daemon has no `peer.peek`: the hook says nothing.
+#[test]
+fn against_a_0_1_daemon_the_hook_is_quiet() {
+    if !crate::support::py01::py01_bin("blemees-peerd").exists() {
+        eprintln!("SKIPPED: the Python 0.1 daemon is not installed (.ci/python-0.1.sh)");
+        return;
+    }
+    let d = crate::support::py01::PyDaemon::start();
+    let home = d.dir().join("a");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut b = Client::connect(&d.socket());
+    b.hello(&sid(), "/elsewhere");
+    b.send_dm(&format!("home:{}", home.display()), json!("queued in 0.1"));
+    let socket = d.socket();
+    let stop = claude_input("Stop", "", &home, json!({"stop_hook_active": false}));
+    let r = run_hook(
+        &["hook", "stop", "--socket", socket.to_str().unwrap()],
+        &stop,
+        &[],
+        &home,
+    );
+    assert_eq!((r.code, r.stdout.as_str(), r.stderr.as_str()), (0, "", ""));
+    assert!(
+        hook_log(&socket).contains("no peer.peek"),
+        "{}",
+        hook_log(&socket)
     );
 }
 
@@ -500,6 +581,46 @@ fn claude_code_is_told_on_its_next_tool_call_about_a_dm_that_arrived_meanwhile()
     assert!(seen.contains("Call peer_inbox to read it"), "{seen}");
 }
 
+/// A DM waiting when the user submits a prompt is named in that turn's first
+/// request, before any tool call.
+fn prompt_script() -> Value {
+    json!({
+        "steps": [
+            {"tool": "peer_inbox", "args": {"limit": 10}, "gate": "unread peer message waiting, from tester",
+             "idle": "NOT TOLD", "expect": {"error": false, "contains": ["wake up, A"]}},
+        ],
+        "final": "TOLD AT THE PROMPT",
+    })
+}
+
+#[test]
+fn claude_code_is_told_at_the_prompt() {
+    let Some(bin) = hosts_bin() else { return };
+    let w = World::new();
+    w.dm_from_b("wake up, A: the build is red");
+    let model = Model::start(&prompt_script());
+    claude_setup(&bin, &w, &model);
+    let out = hosts::run(
+        claude(
+            &bin,
+            &w,
+            &model,
+            &[
+                "-p",
+                "Work with your peers.",
+                "--allowedTools",
+                "mcp__peer",
+                "--output-format",
+                "json",
+            ],
+        ),
+        HOST_TIMEOUT,
+    );
+    let t = model.assert_played("claude -p", &out);
+    assert_eq!(t["idled"], 0, "told in the first request\n{t}\n{out}");
+    assert_eq!(t["turns"], 2, "{t}");
+}
+
 /// Codex's config with the scripted model as provider and our sidecar.
 fn codex_home(w: &World, model: &Model) -> PathBuf {
     let dir = w.home.join(".codex");
@@ -536,19 +657,62 @@ fn codex_stop_hook_wakes_the_agent_for_a_waiting_dm() {
     let model = Model::start(&stop_script("before you stop"));
     let codex_home = codex_home(&w, &model);
     w.install_hooks(&["--codex", "--user"], &[("CODEX_HOME", &codex_home)]);
-    let mut cmd = host_command(&bin.join("codex"), &w.home, &w.project);
     // The hooks are new to Codex: an interactive user trusts them once in
     // /hooks; a one-off automation says it vetted them.
-    cmd.env("CODEX_HOME", &codex_home).args([
-        "exec",
-        "--skip-git-repo-check",
-        "--dangerously-bypass-hook-trust",
-        "Work with your peers.",
-    ]);
-    let out = hosts::run(cmd, HOST_TIMEOUT);
+    let out = hosts::run(codex_exec(&bin, &w, &codex_home), HOST_TIMEOUT);
     let t = model.assert_played("codex exec", &out);
     check_stop_transcript("Codex", &t, &out);
     assert!(out.stdout.contains("ALL DONE"), "{out}");
     let log = w.hook_log();
     assert_eq!(log.matches("blocked the stop").count(), 1, "{log}");
+}
+
+fn codex_exec(bin: &Path, w: &World, codex_home: &Path) -> Command {
+    let mut cmd = host_command(&bin.join("codex"), &w.home, &w.project);
+    cmd.env("CODEX_HOME", codex_home).args([
+        "exec",
+        "--skip-git-repo-check",
+        "--dangerously-bypass-hook-trust",
+        "Work with your peers.",
+    ]);
+    cmd
+}
+
+#[test]
+fn codex_is_told_at_the_prompt() {
+    let Some(bin) = hosts_bin() else { return };
+    let w = World::new();
+    w.dm_from_b("wake up, A: the build is red");
+    let model = Model::start(&prompt_script());
+    let codex_home = codex_home(&w, &model);
+    w.install_hooks(&["--codex"], &[("CODEX_HOME", &codex_home)]);
+    let out = hosts::run(codex_exec(&bin, &w, &codex_home), HOST_TIMEOUT);
+    let t = model.assert_played("codex exec", &out);
+    assert_eq!(t["idled"], 0, "told in the first request\n{t}\n{out}");
+}
+
+#[test]
+fn codex_is_told_on_its_next_tool_call_about_a_dm_that_arrived_meanwhile() {
+    let Some(bin) = hosts_bin() else { return };
+    let w = World::new();
+    let tester = hosts::Tester::start(&w.d.socket(), &w.d.home("other"), "tester");
+    let script = json!({
+        "steps": [
+            {"tool": "peer_send", "args": {"to": tester.address, "body": "ping"},
+             "expect": {"error": false, "contains": ["\"delivered\":1"]}},
+            {"tool": "peer_whoami", "args": {}, "expect": {"error": false, "contains": ["\"connected\":true"]}},
+            {"tool": "peer_inbox", "args": {"limit": 10}, "gate": "unread peer message waiting, from tester",
+             "idle": "NOT TOLD", "expect": {"error": false, "contains": ["\"answer\":\"pong\""]}},
+        ],
+        "final": "TOLD AND READ",
+    });
+    let model = Model::start(&script);
+    let codex_home = codex_home(&w, &model);
+    w.install_hooks(&["--codex"], &[("CODEX_HOME", &codex_home)]);
+    let out = hosts::run(codex_exec(&bin, &w, &codex_home), HOST_TIMEOUT);
+    let t = model.assert_played("codex exec", &out);
+    assert_eq!(
+        t["idled"], 0,
+        "told on a tool call, not by the Stop hook\n{t}\n{out}"
+    );
 }

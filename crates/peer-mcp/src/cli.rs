@@ -142,15 +142,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     };
 
     // What hooks look at (SPEC §12.1); removed when the sidecar ends.
-    let _peek = {
-        let join = join.clone();
-        let me = peek::Me {
-            sid: join.sid().to_owned(),
-            home: join.home().to_owned(),
-            alias: Box::new(move || join.alias()),
-        };
-        peek::serve(&socket, me, mailbox.clone())
-    };
+    let _peek = peek::serve(&socket, join.clone(), mailbox.clone());
 
     let stdio = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout());
     let transport = DeliveryTransport::new(JoinOnUse::new(stdio, join.clone()), mailbox.clone());

@@ -31,8 +31,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 /// How long after telling the agent about waiting messages a tool call may
 /// tell it the same again.
 pub(crate) const CONTEXT_REPEAT: Duration = Duration::from_secs(300);
-/// How long one look at a peek socket may take.
-const PEEK_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long one look at a peek socket may take (a sidecar that has not
+/// joined the daemon yet joins first, within half a second).
+const PEEK_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How often `wake` looks.
 const WAKE_POLL: Duration = Duration::from_millis(500);
 /// Message ids remembered in the hook state.
@@ -378,6 +379,69 @@ fn find(dir: &Path, host: Host, input: &Input) -> Result<Snapshot, String> {
     }
 }
 
+/// How long asking the daemon may take.
+const DAEMON_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// No sidecar serves this session (it has not started, or it is gone): what
+/// the daemon still holds for the session's addresses (`peer.peek`, SPEC §5),
+/// as a snapshot. A daemon without `peer.peek` (0.1) gives nothing.
+fn from_daemon(socket: &Path, host: Host, input: &Input) -> Result<Snapshot, String> {
+    use peer_proto::address::session_address;
+    use peer_proto::api::{feature, HelloParams, Peek, PeekParams};
+    let src = sources(host, input);
+    let home = identity::resolve_home(&src);
+    let sid = identity::stable_sid(&src);
+    let alias = std::env::var("BLEMEES_AGENT_ALIAS")
+        .ok()
+        .filter(|a| peer_proto::identity::is_valid_alias(a));
+    let mut addresses = vec![format!("home:{home}")];
+    addresses.extend(sid.as_deref().map(|s| session_address(&home, s)));
+    addresses.extend(alias.as_deref().map(|a| session_address(&home, a)));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("no runtime: {e}"))?;
+    let ask = async {
+        let hello = HelloParams::operator(home.clone())
+            .client("blemees-peer-mcp hook", peer_proto::VERSION);
+        let (conn, _notes, hello) = peer_client::connect_hello(socket, &hello)
+            .await
+            .map_err(|e| format!("no daemon: {e}"))?;
+        if !hello.has(feature::PEEK) {
+            return Err("the daemon has no peer.peek".to_string());
+        }
+        let params = PeekParams {
+            addresses,
+            limit: None,
+        };
+        conn.request::<Peek>(&params)
+            .await
+            .map_err(|e| format!("peer.peek failed: {e}"))
+    };
+    let result = runtime
+        .block_on(async { tokio::time::timeout(DAEMON_TIMEOUT, ask).await })
+        .map_err(|_| "the daemon did not answer in time".to_string())??;
+    let unread = result
+        .messages
+        .into_iter()
+        .map(|m| Unread {
+            preview: peek::preview(&serde_json::from_str(m.body.get()).unwrap_or(Value::Null)),
+            message_id: m.message_id,
+            from: m.from,
+            from_alias: m.from_alias,
+            to: m.to,
+        })
+        .collect();
+    Ok(Snapshot {
+        v: peek::VERSION,
+        // Without a sid, the hook's state is kept per home.
+        sid: sid.unwrap_or_else(|| format!("home.{}", identity::derive_sid(&home))),
+        home,
+        alias,
+        unread,
+    })
+}
+
 fn state_path(dir: &Path, sid: &str) -> PathBuf {
     dir.join(format!("{sid}.hook.json"))
 }
@@ -456,10 +520,21 @@ pub(crate) fn run(args: HookArgs) -> ExitCode {
     };
     let snap = match find(&dir, args.host, &input) {
         Ok(s) => s,
-        Err(e) => {
-            log(&dir, args.point, args.host, &e);
-            return ExitCode::SUCCESS;
-        }
+        Err(e) => match from_daemon(&socket, args.host, &input) {
+            Ok(s) => {
+                log(
+                    &dir,
+                    args.point,
+                    args.host,
+                    &format!("{e}; asked the daemon"),
+                );
+                s
+            }
+            Err(why) => {
+                log(&dir, args.point, args.host, &format!("{e}; {why}"));
+                return ExitCode::SUCCESS;
+            }
+        },
     };
     let path = state_path(&dir, &snap.sid);
     if args.point == Point::Wake {

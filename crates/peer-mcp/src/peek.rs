@@ -11,7 +11,9 @@
 //! [`Snapshot`], then the sidecar closes; the client sends nothing. Reading it
 //! changes nothing: entries stay in the inbox, DMs stay unacknowledged.
 
+use crate::join::Join;
 use crate::mailbox::Mailbox;
+use peer_client::Link;
 use serde::{Deserialize, Serialize};
 use std::io::Read;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
@@ -131,22 +133,45 @@ impl Drop for Endpoint {
     }
 }
 
-/// Who the snapshot says this session is.
-pub(crate) struct Me {
-    pub(crate) sid: String,
-    pub(crate) home: String,
-    pub(crate) alias: Box<dyn Fn() -> Option<String> + Send + Sync>,
+/// How long a peek waits for a join it started to reach the daemon.
+const FIRST_CONTACT: Duration = Duration::from_millis(500);
+
+/// Joins the daemon if the sidecar has not yet (a hook runs only in a real
+/// session, so the host is in earnest: see [`crate::join`]), so that DMs
+/// queued for this session are in the inbox to be seen. They are held for
+/// the sidecar's ack like any other; nothing is taken.
+async fn joined(join: &Join) {
+    if join.started().is_some() {
+        return;
+    }
+    let mut link = join.now().watch_link();
+    let up = tokio::time::timeout(FIRST_CONTACT, async {
+        while !matches!(*link.borrow_and_update(), Link::Up { .. }) {
+            if link.changed().await.is_err() {
+                return;
+            }
+        }
+    })
+    .await;
+    if up.is_ok() {
+        // The hello's queue drain precedes its answer; let the pump file it.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
 }
 
 /// Starts serving snapshots of `mailbox` (needs a tokio runtime). A failure
 /// is logged and the sidecar carries on without hooks.
-pub(crate) fn serve(daemon_socket: &Path, me: Me, mailbox: Arc<Mailbox>) -> Option<Endpoint> {
+pub(crate) fn serve(
+    daemon_socket: &Path,
+    join: Arc<Join>,
+    mailbox: Arc<Mailbox>,
+) -> Option<Endpoint> {
     let dir = sessions_dir(daemon_socket);
     if let Err(e) = ensure_private_dir(&dir) {
         tracing::warn!("no peek endpoint for hooks: {e}");
         return None;
     }
-    let path = dir.join(socket_name(&me.sid, std::os::unix::process::parent_id()));
+    let path = dir.join(socket_name(join.sid(), std::os::unix::process::parent_id()));
     let _ = std::fs::remove_file(&path);
     let listener = match tokio::net::UnixListener::bind(&path) {
         Ok(l) => l,
@@ -166,16 +191,18 @@ pub(crate) fn serve(daemon_socket: &Path, me: Me, mailbox: Arc<Mailbox>) -> Opti
             let Ok((mut stream, _)) = listener.accept().await else {
                 return;
             };
-            let snapshot = Snapshot {
-                v: VERSION,
-                sid: me.sid.clone(),
-                home: me.home.clone(),
-                alias: (me.alias)(),
-                unread: mailbox.unread(),
-            };
-            let mut line = serde_json::to_vec(&snapshot).unwrap_or_default();
-            line.push(b'\n');
+            let (join, mailbox) = (join.clone(), mailbox.clone());
             tokio::spawn(async move {
+                joined(&join).await;
+                let snapshot = Snapshot {
+                    v: VERSION,
+                    sid: join.sid().to_owned(),
+                    home: join.home().to_owned(),
+                    alias: join.alias(),
+                    unread: mailbox.unread(),
+                };
+                let mut line = serde_json::to_vec(&snapshot).unwrap_or_default();
+                line.push(b'\n');
                 let write = async {
                     stream.write_all(&line).await?;
                     stream.shutdown().await
