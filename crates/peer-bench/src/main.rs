@@ -11,6 +11,7 @@
 
 mod daemon;
 mod floor;
+mod hook;
 mod raw;
 mod report;
 mod sidecar;
@@ -30,7 +31,7 @@ struct Args {
     /// Python 0.1 binaries' directory [default: .ci/py01/bin, installed if missing]
     #[arg(long)]
     python: Option<PathBuf>,
-    /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar, coldstart)
+    /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar, coldstart, hook)
     #[arg(long)]
     only: Vec<String>,
     /// Scale message counts down (e.g. 0.1 for a quick look)
@@ -202,6 +203,29 @@ fn main() -> anyhow::Result<()> {
             Figure::Mib(p.rss),
             "≤ 1/5",
             0.2,
+        ));
+    }
+    if wants("hook") {
+        let h = threads.block_on(hook::cold_runs(&ours, n(50.0)))?;
+        run(Row::ours_only(
+            "hook, nothing waiting",
+            Figure::Millis(h.quiet),
+        ));
+        run(Row::ours_only(
+            "hook, a DM waiting",
+            Figure::Millis(h.waiting),
+        ));
+        run(Row::ours_only(
+            "hook, no sidecar (daemon)",
+            Figure::Millis(h.no_sidecar),
+        ));
+        run(Row::ours_only(
+            "hook, no daemon",
+            Figure::Millis(h.no_daemon),
+        ));
+        run(Row::ours_only(
+            "spawn floor (--version)",
+            Figure::Millis(h.floor),
         ));
     }
     report::summary(&rows);
