@@ -304,6 +304,71 @@ fn against_a_0_1_daemon_the_hook_is_quiet() {
     );
 }
 
+/// Claude Code's asyncRewake hook: waits in the background, exits 2 with the
+/// reason when a new message arrives, once per message; `claude -p` has no
+/// idle session, so there it returns at once.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_wake_hook_wakes_once_per_new_message() {
+    let d = Daemon::start();
+    let home = home_in(d.dir(), "a");
+    std::fs::create_dir_all(&home).unwrap();
+    let session = "wake-session";
+    let a = Sidecar::builder(d.socket())
+        .arg("--home")
+        .arg(&home)
+        .env("CLAUDE_CODE_SESSION_ID", session)
+        .start()
+        .await;
+    let me = a.whoami().await;
+    let cwd = PathBuf::from(&home);
+    let socket = d.socket().to_str().unwrap().to_owned();
+    let stop = claude_input("Stop", session, &cwd, json!({"stop_hook_active": false}));
+    let wake = |wait: &str, envs: Vec<(&'static str, &'static str)>| {
+        let (socket, stop, cwd) = (socket.clone(), stop.clone(), cwd.clone());
+        let wait = wait.to_owned();
+        std::thread::spawn(move || {
+            run_hook(
+                &["hook", "wake", "--socket", &socket, "--wait", &wait],
+                &stop,
+                &envs,
+                &cwd,
+            )
+        })
+    };
+    let r = wake("30", vec![("CLAUDE_CODE_ENTRYPOINT", "sdk-cli")])
+        .join()
+        .unwrap();
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    assert!(
+        r.took < Duration::from_secs(2),
+        "claude -p: no wait ({:?})",
+        r.took
+    );
+
+    let waiting = wake("30", vec![("CLAUDE_CODE_ENTRYPOINT", "cli")]);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut b = Client::connect(d.socket());
+    b.hello(&sid(), &home_in(d.dir(), "b"));
+    b.set_alias("tester");
+    b.send_dm(me["address"].as_str().unwrap(), json!("are you there?"));
+    let r = waiting.join().unwrap();
+    assert_eq!(r.code, 2, "exit 2 wakes the session: {}", r.stderr);
+    assert!(r.stderr.contains("from tester (home:"), "{}", r.stderr);
+    assert!(r.stderr.contains("\"are you there?\""), "{}", r.stderr);
+    assert!(r.took < Duration::from_secs(10), "{:?}", r.took);
+
+    // The same message does not wake it again, nor does the Stop hook block for it.
+    let r = wake("1", vec![]).join().unwrap();
+    assert_eq!((r.code, r.stderr.as_str()), (0, ""));
+    let r = run_hook(&["hook", "stop", "--socket", &socket], &stop, &[], &cwd);
+    assert_eq!((r.code, r.stdout.as_str()), (0, ""));
+    // And it is still there to read.
+    assert_eq!(
+        message_params(&a.tool("peer_inbox", json!({})).await).len(),
+        1
+    );
+}
+
 #[test]
 fn without_a_daemon_or_with_bad_input_the_hook_is_quiet() {
     let dir = tempfile::tempdir().unwrap();

@@ -114,9 +114,6 @@ pub(crate) struct State {
     pub(crate) told: Vec<String>,
     #[serde(default)]
     pub(crate) told_at: f64,
-    /// The pid of the newest `wake` hook; older ones give way.
-    #[serde(default)]
-    pub(crate) waker: Option<u32>,
 }
 
 fn remember(list: &mut Vec<String>, ids: impl IntoIterator<Item = String>) {
@@ -262,15 +259,17 @@ pub(crate) enum Wake {
     GiveWay,
 }
 
-/// One look of a `wake` hook: `baseline` holds what was unread when it
-/// started (the synchronous Stop hook's business).
+/// One look of a `wake` hook: `newest` is the pid of the newest `wake` hook
+/// of the session, `baseline` what was unread when this one started (the
+/// synchronous Stop hook's business).
 pub(crate) fn wake_step(
     me: u32,
+    newest: Option<u32>,
     baseline: &[String],
     unread: &[Unread],
     state: &mut State,
 ) -> Wake {
-    if state.waker.is_some_and(|w| w != me) {
+    if newest.is_some_and(|w| w != me) {
         return Wake::GiveWay;
     }
     let fresh = unread
@@ -280,7 +279,6 @@ pub(crate) fn wake_step(
         return Wake::Wait;
     }
     remember(&mut state.woken, ids(unread));
-    state.waker = None;
     Wake::Rouse(stop_reason(unread))
 }
 
@@ -331,7 +329,11 @@ pub(crate) fn sources(host: Host, input: &Input) -> Sources {
 fn find(dir: &Path, host: Host, input: &Input) -> Result<Snapshot, String> {
     let src = sources(host, input);
     let sid = identity::stable_sid(&src);
-    // No directory yet: no sidecar has run with this socket.
+    // No directory yet: no sidecar has run with this socket. One that anyone
+    // else could write to is not trusted at all.
+    if dir.exists() {
+        peek::check_private_dir(dir).map_err(|e| format!("not looking in it: {e}"))?;
+    }
     let entries = std::fs::read_dir(dir).into_iter().flatten();
     let mut socks: Vec<(PathBuf, String, u32)> = entries
         .filter_map(Result::ok)
@@ -583,14 +585,19 @@ fn wake(dir: &Path, path: &Path, args: HookArgs, first: Snapshot) -> ExitCode {
     }
     let me = std::process::id();
     let baseline = ids(&first.unread);
-    let mut state = load_state(path);
-    state.waker = Some(me);
-    let _ = save_state(path, &state);
+    // Its own file, so that it never races the Stop hook's state.
+    let waker = path.with_extension("waker");
+    let _ = std::fs::write(&waker, me.to_string());
+    let newest = || {
+        std::fs::read_to_string(&waker)
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+    };
     let deadline = std::time::Instant::now() + Duration::from_secs(args.wait);
     let mut snap = first;
     loop {
         let mut state = load_state(path);
-        match wake_step(me, &baseline, &snap.unread, &mut state) {
+        match wake_step(me, newest(), &baseline, &snap.unread, &mut state) {
             Wake::GiveWay => return ExitCode::SUCCESS,
             Wake::Rouse(reason) => {
                 let _ = save_state(path, &state);
@@ -893,26 +900,35 @@ mod tests {
     #[test]
     fn wake_waits_for_news_and_gives_way() {
         let old = dm("m1", None, "old");
-        let mut state = State {
-            waker: Some(7),
-            ..State::default()
-        };
+        let mut state = State::default();
         let baseline = vec!["m1".to_string()];
         assert_eq!(
-            wake_step(7, &baseline, std::slice::from_ref(&old), &mut state),
+            wake_step(
+                7,
+                Some(7),
+                &baseline,
+                std::slice::from_ref(&old),
+                &mut state
+            ),
             Wake::Wait
         );
         let new = dm("m2", Some("tester"), "new");
-        match wake_step(7, &baseline, &[old.clone(), new.clone()], &mut state) {
+        let both = [old.clone(), new.clone()];
+        match wake_step(7, Some(7), &baseline, &both, &mut state) {
             Wake::Rouse(r) => assert!(r.contains("\"new\""), "{r}"),
             other => panic!("{other:?}"),
         }
         assert!(state.woken.contains(&"m2".to_string()));
-        let mut state = State {
-            waker: Some(8),
-            ..State::default()
-        };
-        assert_eq!(wake_step(7, &baseline, &[new], &mut state), Wake::GiveWay);
+        assert_eq!(
+            wake_step(7, Some(7), &[], &both, &mut state),
+            Wake::Wait,
+            "woken once"
+        );
+        let mut fresh = State::default();
+        assert_eq!(
+            wake_step(7, Some(8), &baseline, &[new], &mut fresh),
+            Wake::GiveWay
+        );
     }
 
     #[test]
