@@ -362,10 +362,35 @@ async fn the_wake_hook_wakes_once_per_new_message() {
     assert_eq!((r.code, r.stderr.as_str()), (0, ""));
     let r = run_hook(&["hook", "stop", "--socket", &socket], &stop, &[], &cwd);
     assert_eq!((r.code, r.stdout.as_str()), (0, ""));
-    // And it is still there to read.
+    // A DM that arrived during a turn the Stop hook already extended
+    // (stop_hook_active: it may not block again) wakes the session at once.
+    b.send_dm(me["address"].as_str().unwrap(), json!("one more"));
+    let active = claude_input("Stop", session, &cwd, json!({"stop_hook_active": true}));
+    let r = eventually(
+        "the wake for a DM the Stop hook may not name",
+        Duration::from_secs(10),
+        || {
+            let r = run_hook(
+                &["hook", "wake", "--socket", &socket, "--wait", "1"],
+                &active,
+                &[],
+                &cwd,
+            );
+            (r.code == 2).then_some(r)
+        },
+    );
+    assert!(r.stderr.contains("\"one more\""), "{}", r.stderr);
+    let r = run_hook(
+        &["hook", "wake", "--socket", &socket, "--wait", "1"],
+        &active,
+        &[],
+        &cwd,
+    );
+    assert_eq!(r.code, 0, "once: {}", r.stderr);
+    // And both are still there to read.
     assert_eq!(
         message_params(&a.tool("peer_inbox", json!({})).await).len(),
-        1
+        2
     );
 }
 

@@ -540,7 +540,13 @@ pub(crate) fn run(args: HookArgs) -> ExitCode {
     };
     let path = state_path(&dir, &snap.sid);
     if args.point == Point::Wake {
-        return wake(&dir, &path, args, snap);
+        // What waits now is the Stop hook's to name, unless it may not
+        // (stop_hook_active): then it is this hook's, at once.
+        let baseline = match input.stop_hook_active {
+            Some(true) => Vec::new(),
+            _ => ids(&snap.unread),
+        };
+        return wake(&dir, &path, args, snap, &baseline);
     }
     let mut state = load_state(&path);
     let before = state.clone();
@@ -579,12 +585,11 @@ pub(crate) fn run(args: HookArgs) -> ExitCode {
 /// 30 s) for `asyncRewake` hooks before it exits.
 const HEADLESS_ENTRYPOINT: &str = "sdk-cli";
 
-fn wake(dir: &Path, path: &Path, args: HookArgs, first: Snapshot) -> ExitCode {
+fn wake(dir: &Path, path: &Path, args: HookArgs, first: Snapshot, baseline: &[String]) -> ExitCode {
     if std::env::var("CLAUDE_CODE_ENTRYPOINT").is_ok_and(|e| e == HEADLESS_ENTRYPOINT) {
         return ExitCode::SUCCESS;
     }
     let me = std::process::id();
-    let baseline = ids(&first.unread);
     // Its own file, so that it never races the Stop hook's state.
     let waker = path.with_extension("waker");
     let _ = std::fs::write(&waker, me.to_string());
@@ -597,7 +602,7 @@ fn wake(dir: &Path, path: &Path, args: HookArgs, first: Snapshot) -> ExitCode {
     let mut snap = first;
     loop {
         let mut state = load_state(path);
-        match wake_step(me, newest(), &baseline, &snap.unread, &mut state) {
+        match wake_step(me, newest(), baseline, &snap.unread, &mut state) {
             Wake::GiveWay => return ExitCode::SUCCESS,
             Wake::Rouse(reason) => {
                 let _ = save_state(path, &state);
