@@ -15,19 +15,27 @@
 // a failure in the transcript. After the last step it answers SCRIPT.final.
 // Requests that offer no peer_* tool (titles, summaries, quota probes) get a
 // short text. TRANSCRIPT.json is rewritten after every request.
+//
+// A step may wait for something the host adds to the conversation (a hook's
+// words): with `gate: TEXT` it is played only once TEXT appears in the
+// request; until then the model ends its turn with the text `idle` (counted in
+// `idled`), and where TEXT was seen is kept in `gates`. `turns` counts the
+// requests that offered the peer tools.
 
 import http from 'node:http';
 import fs from 'node:fs';
 
 const [scriptPath, transcriptPath] = process.argv.slice(2);
 const script = JSON.parse(fs.readFileSync(scriptPath, 'utf8'));
-const transcript = { requests: 0, offered: null, results: [], failures: [], finished: false, side: 0 };
+const transcript = { requests: 0, offered: null, results: [], failures: [], finished: false, side: 0, turns: 0, idled: 0, gates: {} };
 const save = () => fs.writeFileSync(transcriptPath, JSON.stringify(transcript, null, 1));
 
 // ---- the script -------------------------------------------------------------
 
-/** What to answer, given the tool results so far ({text, isError} each). */
-function next(results) {
+/** What to answer, given the tool results so far ({text, isError} each) and
+ * the request as JSON text. */
+function next(results, raw) {
+  transcript.turns++;
   const n = results.length;
   if (n > 0) {
     const step = script.steps[n - 1];
@@ -39,7 +47,18 @@ function next(results) {
       return { text: `SCRIPT FAILED: ${problem}` };
     }
   }
-  if (n < script.steps.length) return { call: script.steps[n] };
+  if (n < script.steps.length) {
+    const step = script.steps[n];
+    if (step.gate) {
+      const at = raw.indexOf(step.gate);
+      if (at < 0) {
+        transcript.idled++;
+        return { text: step.idle ?? 'IDLE' };
+      }
+      transcript.gates[n] ??= raw.slice(Math.max(0, at - 600), at + 300);
+    }
+    return { call: step };
+  }
   transcript.finished = true;
   return { text: script.final };
 }
@@ -99,7 +118,7 @@ function anthropic(body, res) {
         if (c.type === 'tool_result') results.push({ text: textOf(c.content), isError: c.is_error === true });
       }
     }
-    reply = next(results);
+    reply = next(results, JSON.stringify(body));
   }
   const names = tools.map((t) => t.name);
   const block = reply.call
@@ -146,7 +165,7 @@ function responses(body, res) {
         results.push({ text, isError });
       }
     }
-    reply = next(results);
+    reply = next(results, JSON.stringify(body));
   }
   const respId = id('resp');
   let item;
@@ -190,7 +209,7 @@ function gemini(body, res, streaming) {
         }
       }
     }
-    reply = next(results);
+    reply = next(results, JSON.stringify(body));
   }
   const part = reply.call
     ? { functionCall: { name: hostName(tools.map((t) => t.name), reply.call.tool), args: reply.call.args } }

@@ -17,6 +17,7 @@ mod dm;
 mod errors;
 mod hello;
 mod history;
+mod hooks;
 mod import;
 mod limits;
 mod listing;

@@ -12,6 +12,7 @@
 mod attacks;
 mod daemon;
 mod floor;
+mod hook;
 mod raw;
 mod report;
 mod sidecar;
@@ -32,7 +33,7 @@ struct Args {
     #[arg(long)]
     python: Option<PathBuf>,
     /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar,
-    /// coldstart; and, only when named, attacks)
+    /// coldstart, hook; and, only when named, attacks)
     #[arg(long)]
     only: Vec<String>,
     /// Scale message counts down (e.g. 0.1 for a quick look)
@@ -242,6 +243,29 @@ fn main() -> anyhow::Result<()> {
             Figure::Micros(p_rtt.max),
             "",
             0.0,
+        ));
+    }
+    if wants("hook") {
+        let h = threads.block_on(hook::cold_runs(&ours, n(50.0)))?;
+        run(Row::ours_only(
+            "hook, nothing waiting",
+            Figure::Millis(h.quiet),
+        ));
+        run(Row::ours_only(
+            "hook, a DM waiting",
+            Figure::Millis(h.waiting),
+        ));
+        run(Row::ours_only(
+            "hook, no sidecar (daemon)",
+            Figure::Millis(h.no_sidecar),
+        ));
+        run(Row::ours_only(
+            "hook, no daemon",
+            Figure::Millis(h.no_daemon),
+        ));
+        run(Row::ours_only(
+            "spawn floor (--version)",
+            Figure::Millis(h.floor),
         ));
     }
     report::summary(&rows);

@@ -43,7 +43,8 @@ impl Figure {
 pub(crate) struct Row {
     name: &'static str,
     ours: Figure,
-    python: Figure,
+    /// None: Python 0.1 has nothing to compare.
+    python: Option<Figure>,
     target: &'static str,
     /// ours ÷ python must be ≥ this for rates, ≤ this for times and sizes;
     /// 0 means informational.
@@ -61,19 +62,31 @@ impl Row {
         Row {
             name,
             ours,
-            python,
+            python: Some(python),
             target,
             bound,
         }
     }
 
+    /// A figure of ours alone (no target).
+    pub(crate) fn ours_only(name: &'static str, ours: Figure) -> Row {
+        Row {
+            name,
+            ours,
+            python: None,
+            target: "",
+            bound: 0.0,
+        }
+    }
+
     fn ratio(&self) -> f64 {
-        self.ours.value() / self.python.value()
+        self.python
+            .map_or(f64::NAN, |p| self.ours.value() / p.value())
     }
 
     fn verdict(&self) -> &'static str {
         let r = self.ratio();
-        if self.bound == 0.0 {
+        if self.bound == 0.0 || r.is_nan() {
             return "";
         }
         let holds = match self.ours.higher_is_better() {
@@ -88,12 +101,16 @@ impl Row {
     }
 
     pub(crate) fn print(&self) {
+        let ratio = match self.ratio() {
+            r if r.is_nan() => "—".to_string(),
+            r => format!("{r:.3}"),
+        };
         println!(
-            "{:<28} ours {:>12}   python {:>12}   ours/python {:>8.3}   {:<13} {}",
+            "{:<28} ours {:>12}   python {:>12}   ours/python {:>8}   {:<13} {}",
             self.name,
             self.ours.show(),
-            self.python.show(),
-            self.ratio(),
+            self.python.map_or_else(|| "—".to_string(), Figure::show),
+            ratio,
             self.target,
             self.verdict()
         );

@@ -6,6 +6,7 @@ use crate::delivery::DeliveryTransport;
 use crate::identity::{self, Sources};
 use crate::join::{Join, JoinOnUse};
 use crate::mailbox::Mailbox;
+use crate::peek;
 use crate::pump;
 use crate::resources::Watchers;
 use crate::server::{PeerServer, SERVER_NAME};
@@ -47,6 +48,20 @@ pub(crate) struct Args {
     /// (`notifications/claude/channel`); messages stay readable with peer_inbox
     #[arg(long)]
     claude_channel: bool,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+/// What else the binary does besides serving MCP.
+#[derive(Debug, clap::Subcommand)]
+enum Command {
+    /// Run as a Claude Code or Codex hook: read the hook input on stdin and
+    /// tell the agent about unread peer messages (never takes any)
+    Hook(crate::hook::HookArgs),
+    /// Add the peer hooks to Claude Code's or Codex's settings
+    InstallHooks(crate::install::InstallArgs),
+    /// Remove exactly the peer hooks install-hooks added
+    UninstallHooks(crate::install::InstallArgs),
 }
 
 /// rmcp logs every message at info; it speaks only from warnings up unless
@@ -64,7 +79,13 @@ fn log_filter(level: LogLevel) -> tracing_subscriber::filter::Targets {
 
 /// Runs the sidecar until the host closes stdin.
 pub fn main() -> ExitCode {
-    let args = Args::parse();
+    let mut args = Args::parse();
+    match args.command.take() {
+        Some(Command::Hook(hook)) => return crate::hook::run(hook),
+        Some(Command::InstallHooks(a)) => return crate::install::run(a, true),
+        Some(Command::UninstallHooks(a)) => return crate::install::run(a, false),
+        None => {}
+    }
     if let Err(e) = init_logging(&args) {
         eprintln!("blemees-peer-mcp: {e:#}");
         return ExitCode::from(2);
@@ -95,7 +116,7 @@ async fn serve(args: Args) -> anyhow::Result<()> {
     let socket = paths::socket_path(args.socket.as_deref(), &Env::from_process());
     tracing::info!(home = %id.home, sid = %id.sid, socket = %socket.display(), "starting");
     let config = SessionConfig {
-        socket,
+        socket: socket.clone(),
         sid: id.sid,
         home: id.home,
         alias: id.alias,
@@ -119,6 +140,9 @@ async fn serve(args: Args) -> anyhow::Result<()> {
             tokio::spawn(pump::acknowledge(session.clone(), acks));
         }))
     };
+
+    // What hooks look at (SPEC §12.1); removed when the sidecar ends.
+    let _peek = peek::serve(&socket, join.clone(), mailbox.clone());
 
     let stdio = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout());
     let transport = DeliveryTransport::new(JoinOnUse::new(stdio, join.clone()), mailbox.clone());

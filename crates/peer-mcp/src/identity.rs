@@ -74,7 +74,7 @@ pub(crate) fn resolve(s: &Sources) -> Identity {
     }
 }
 
-fn resolve_home(s: &Sources) -> String {
+pub(crate) fn resolve_home(s: &Sources) -> String {
     let candidates = [
         ("--home", s.flag_home.clone()),
         ("BLEMEES_AGENT_HOME", s.agent_home.clone()),
@@ -105,6 +105,17 @@ fn resolve_sid(s: &Sources) -> String {
     match &s.host_session_id {
         Some(id) => derive_sid(id),
         None => mint_sid(),
+    }
+}
+
+/// The sid a sidecar with these sources would use, when it is not random:
+/// given (flag, `BLEMEES_AGENT_SID`) or derived from the host's session id.
+/// Hooks use it to find their session's sidecar.
+pub(crate) fn stable_sid(s: &Sources) -> Option<String> {
+    if s.flag_sid.is_some() || s.agent_sid.is_some() || s.host_session_id.is_some() {
+        Some(resolve_sid(s))
+    } else {
+        None
     }
 }
 

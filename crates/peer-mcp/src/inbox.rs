@@ -186,6 +186,12 @@ impl Inbox {
             || self.entries.iter().any(|e| !e.is_presence())
     }
 
+    /// The messages held (not presence events), oldest first, without
+    /// removing them: what the peek endpoint reports as unread.
+    pub(crate) fn messages(&self) -> impl Iterator<Item = &Entry> {
+        self.entries.iter().filter(|e| !e.is_presence())
+    }
+
     /// Everything held, as JSON, without removing it (for `peer://inbox`).
     pub(crate) fn snapshot(&self) -> Vec<Value> {
         self.entries.iter().map(Entry::to_json).collect()

@@ -11,11 +11,14 @@
 mod channel;
 mod cli;
 mod delivery;
+mod hook;
 mod identity;
 mod inbox;
+mod install;
 mod instructions;
 mod join;
 mod mailbox;
+mod peek;
 mod pump;
 mod recent;
 mod reply;

@@ -126,6 +126,28 @@ impl Mailbox {
         self.state().inbox.snapshot()
     }
 
+    /// The messages not yet taken, for the peek endpoint: looked at, not
+    /// taken (entries in flight to the host are being read, so they are left
+    /// out).
+    pub(crate) fn unread(&self) -> Vec<crate::peek::Unread> {
+        let state = self.state();
+        state
+            .inbox
+            .messages()
+            .filter_map(|e| {
+                let p = &e.note.params;
+                let text = |k: &str| p[k].as_str().map(str::to_owned);
+                Some(crate::peek::Unread {
+                    message_id: e.message_id()?.to_owned(),
+                    from: text("from").unwrap_or_default(),
+                    from_alias: text("from_alias"),
+                    to: text("to").unwrap_or_default(),
+                    preview: crate::peek::preview(&p["body"]),
+                })
+            })
+            .collect()
+    }
+
     /// The response to `request` is being written; true if it carries entries.
     pub(crate) fn sending(&self, request: &RequestId) -> bool {
         match self.state().in_flight.get_mut(request) {
@@ -265,6 +287,25 @@ mod tests {
         let ct = CancellationToken::new();
         assert!(mb.take_for(&req(3), &ct, 10, false).is_none());
         assert!(mb.take_for(&req(4), &ct, 10, false).is_some());
+    }
+
+    #[test]
+    fn unread_looks_without_taking() {
+        let (mb, mut acks) = Mailbox::new();
+        mb.push(dm("a"));
+        mb.push(Notification {
+            method: "peer.peer_joined".into(),
+            params: json!({"sid": "s"}),
+        });
+        let unread = mb.unread();
+        assert_eq!(unread.len(), 1, "presence is not a message");
+        assert_eq!(unread[0].message_id, "a");
+        assert_eq!(unread[0].preview, "1");
+        assert_eq!(mb.unread(), unread, "looking twice changes nothing");
+        assert!(acks.try_recv().is_err(), "nothing acknowledged");
+        let ct = CancellationToken::new();
+        mb.take_for(&req(1), &ct, 10, false).unwrap();
+        assert!(mb.unread().is_empty(), "taken means read");
     }
 
     #[test]

@@ -70,6 +70,8 @@ requests! {
     Status = method::STATUS, NoParams => StatusResult;
     /// `peer.ack`.
     Ack = method::ACK, AckParams => AckResult;
+    /// `peer.peek`.
+    Peek = method::PEEK, PeekParams => PeekResult;
 }
 
 /// Optional protocol features, as listed in the hello result.
@@ -86,8 +88,10 @@ pub mod feature {
     pub const SINCE: &str = "since";
     /// Acknowledged delivery: `ack: true` in hello and `peer.ack`.
     pub const ACK: &str = "ack";
+    /// `peer.peek`.
+    pub const PEEK: &str = "peek";
     /// Every feature this implementation's daemon has.
-    pub const ALL: &[&str] = &[SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK];
+    pub const ALL: &[&str] = &[SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK];
 }
 
 /// Params of a method that takes none: serialises as `{}`.
@@ -440,6 +444,31 @@ pub struct AckResult {
     pub acked: usize,
     /// Always true.
     pub ok: bool,
+}
+
+/// `peer.peek` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeekParams {
+    /// `home:` addresses, 1 to [`crate::limits::PEEK_MAX_ADDRESSES`].
+    pub addresses: Vec<String>,
+    /// 1 to [`crate::limits::HISTORY_MAX_LIMIT`]; default
+    /// [`HISTORY_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl PeekParams {
+    /// The limit asked for, or the default.
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT)
+    }
+}
+
+/// `peer.peek` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PeekResult {
+    /// DMs to those addresses still queued or held for an ack, oldest first.
+    pub messages: Vec<Message>,
 }
 
 /// `peer.peer_joined`, `peer.peer_left` and `peer.alias_changed` params.

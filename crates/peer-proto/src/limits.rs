@@ -7,6 +7,8 @@
 pub const HISTORY_MAX_LIMIT: u32 = 1000;
 /// `limit` of `peer.history` when absent.
 pub const HISTORY_DEFAULT_LIMIT: u32 = 100;
+/// Most addresses one `peer.peek` reads.
+pub const PEEK_MAX_ADDRESSES: usize = 8;
 /// Most patterns in one DM filter or watch filter.
 pub const MAX_GLOBS: usize = 32;
 /// Longest pattern in a DM filter or watch filter, in bytes. Matching costs up

@@ -29,6 +29,8 @@ pub const UNWATCH: &str = "peer.unwatch";
 pub const STATUS: &str = "peer.status";
 /// [ext] Settles DMs held for an ack-mode connection.
 pub const ACK: &str = "peer.ack";
+/// [ext] DMs not yet read at some addresses, without taking them.
+pub const PEEK: &str = "peer.peek";
 
 /// Every request method the daemon serves, in SPEC order.
 pub const ALL: &[&str] = &[
@@ -46,6 +48,7 @@ pub const ALL: &[&str] = &[
     UNWATCH,
     STATUS,
     ACK,
+    PEEK,
 ];
 
 /// A DM or topic message (notification).

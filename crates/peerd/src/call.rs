@@ -7,12 +7,12 @@
 
 use peer_proto::address::{Address, AddressError};
 use peer_proto::api::{
-    AckParams, DmFilterParams, HelloParams, HistoryParams, PublishParams, SendParams,
+    AckParams, DmFilterParams, HelloParams, HistoryParams, PeekParams, PublishParams, SendParams,
     SubscribeParams, TopicParams, WATCH_MESSAGES,
 };
 use peer_proto::glob::GlobSet;
 use peer_proto::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
-use peer_proto::limits::{HISTORY_MAX_LIMIT, MAX_GLOBS, MAX_GLOB_BYTES};
+use peer_proto::limits::{HISTORY_MAX_LIMIT, MAX_GLOBS, MAX_GLOB_BYTES, PEEK_MAX_ADDRESSES};
 use peer_proto::method;
 use peer_proto::rpc::Params;
 use peer_proto::{ErrorCode, RpcError};
@@ -40,6 +40,9 @@ pub(crate) enum Call {
     Unwatch,
     Status,
     Ack(AckParams),
+    /// Every address is a `home:` address; 1..=[`PEEK_MAX_ADDRESSES`] of
+    /// them; `limit` is within 1..=[`HISTORY_MAX_LIMIT`].
+    Peek(PeekParams),
 }
 
 /// What the router needs to order its checks: hello-first applies to every known
@@ -81,6 +84,7 @@ pub(crate) fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
         method::ACK => p
             .required("message_ids", "a list of message ids")
             .map(|message_ids| Call::Ack(AckParams { message_ids })),
+        method::PEEK => peek(p),
         _ => Err(RpcError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method: {method}"),
@@ -200,6 +204,37 @@ fn history(p: &Params) -> Result<Call, RpcError> {
     Ok(Call::History(params))
 }
 
+fn peek(p: &Params) -> Result<Call, RpcError> {
+    let rule = format!("a list of 1 to {PEEK_MAX_ADDRESSES} home: addresses");
+    let addresses: Vec<String> = p.required("addresses", &rule)?;
+    if addresses.is_empty() || addresses.len() > PEEK_MAX_ADDRESSES {
+        return Err(RpcError::invalid_params(format!(
+            "addresses must be {rule}"
+        )));
+    }
+    for a in &addresses {
+        match Address::parse(a).map_err(address_error)? {
+            Address::Home(_) => {}
+            _ => {
+                return Err(RpcError::invalid_params(format!(
+                    "addresses must be {rule}; {a:?} is not"
+                )))
+            }
+        }
+    }
+    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
+    let params = PeekParams {
+        addresses,
+        limit: p.optional("limit", &limit_rule)?,
+    };
+    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
+        return Err(RpcError::invalid_params(format!(
+            "limit must be {limit_rule}"
+        )));
+    }
+    Ok(Call::Peek(params))
+}
+
 fn watch(p: &Params) -> Result<Call, RpcError> {
     let include = p.optional::<Vec<String>>("include", STRINGS)?;
     if let Some(bad) = include.iter().flatten().find(|k| *k != WATCH_MESSAGES) {
@@ -243,6 +278,13 @@ pub fn check_parse(method: &str, params: &Params) {
         Call::History(h) => {
             assert!(Address::parse(&h.address).is_ok());
             assert!((1..=HISTORY_MAX_LIMIT).contains(&h.limit()));
+        }
+        Call::Peek(p) => {
+            assert!((1..=PEEK_MAX_ADDRESSES).contains(&p.addresses.len()));
+            for a in &p.addresses {
+                assert!(matches!(Address::parse(a), Ok(Address::Home(_))));
+            }
+            assert!((1..=HISTORY_MAX_LIMIT).contains(&p.limit()));
         }
         _ => {}
     }
@@ -323,5 +365,26 @@ mod tests {
         let hello = format!(r#"{{"sid":"sess_abcdefghijklmnop","home":"{home}"}}"#);
         assert_eq!(code("peer.hello", &hello), -32602);
         assert_eq!(code("peer.nope", r#"{}"#), -32601);
+    }
+
+    #[test]
+    fn peek_takes_home_addresses_only() {
+        assert!(matches!(
+            parse_line("peer.peek", r#"{"addresses":["home:~/p","home:~/p#tester"]}"#),
+            Ok(Call::Peek(p)) if p.addresses.len() == 2 && p.limit() == 100
+        ));
+        assert_eq!(code("peer.peek", r#"{}"#), -32602);
+        assert_eq!(code("peer.peek", r#"{"addresses":[]}"#), -32602);
+        assert_eq!(code("peer.peek", r#"{"addresses":["topic:t"]}"#), -32602);
+        assert_eq!(code("peer.peek", r#"{"addresses":["home:x"]}"#), -32602);
+        assert_eq!(
+            code("peer.peek", r#"{"addresses":["home:~"],"limit":0}"#),
+            -32602
+        );
+        let many = format!(
+            r#"{{"addresses":{:?}}}"#,
+            vec!["home:~"; PEEK_MAX_ADDRESSES + 1]
+        );
+        assert_eq!(code("peer.peek", &many), -32602);
     }
 }

@@ -102,6 +102,8 @@ pub(crate) enum Query {
     Status(LiveStatus),
     /// `peer.ack`: the connection has the DMs `message_ids` and needs them no more.
     Ack { message_ids: Vec<String> },
+    /// `peer.peek`: DMs to these addresses still queued or held, read only.
+    Peek { addresses: Vec<String>, limit: u32 },
 }
 
 /// The error answer `error` to request `id` (`None`: answered with a null id).

@@ -11,7 +11,8 @@
 //!
 //! The host tests skip, saying so, only when node or npm is missing.
 
-mod harness;
+// pub(crate) for tests/it/hooks.rs (issue 11), which drives the same hosts.
+pub(crate) mod harness;
 
 use crate::support::py01::py01_bin;
 use crate::support::sidecar::{Sidecar, SIDECAR_BIN, TOOLS};

@@ -209,6 +209,14 @@ impl Router {
             }]),
             Call::Watch { from, to } => self.watch(conn, id, Some(Watch { from, to })),
             Call::Unwatch => self.watch(conn, id, None),
+            Call::Peek(params) => Ok(vec![Op::Answer {
+                to: conn,
+                id,
+                query: Query::Peek {
+                    limit: params.limit(),
+                    addresses: params.addresses,
+                },
+            }]),
             Call::Ack(params) => Ok(vec![Op::Answer {
                 to: conn,
                 id,

@@ -216,6 +216,29 @@ pub(crate) fn history(
     rows.collect()
 }
 
+/// DMs to any of `addresses` that nobody has read yet (queued, or held for an
+/// ack), oldest first, at most `limit`. Reads only.
+pub(crate) fn unread(
+    c: &Connection,
+    addresses: &[String],
+    limit: u32,
+) -> rusqlite::Result<Vec<Message>> {
+    let mut stmt = c.prepare_cached(&format!(
+        "SELECT {COLUMNS} FROM messages WHERE to_addr = ?1 AND state IN (1, 2) ORDER BY seq LIMIT ?2"
+    ))?;
+    let mut all = Vec::new();
+    for to in addresses {
+        let rows = stmt.query_map(params![to, limit], message)?;
+        for m in rows {
+            all.push(m?);
+        }
+    }
+    all.sort_by_key(|m| m.seq);
+    all.dedup_by(|a, b| a.message_id == b.message_id);
+    all.truncate(limit as usize);
+    Ok(all)
+}
+
 /// Every topic with stored messages, with the time of its newest.
 pub(crate) fn topics(c: &Connection) -> rusqlite::Result<Vec<(String, f64)>> {
     let mut stmt = c.prepare_cached("SELECT name, last_ts FROM topics")?;

@@ -30,7 +30,7 @@ use crate::outbox::{ConnId, Out};
 use crate::outboxes::Outboxes;
 use crate::{private_dir, trust};
 use bytes::Bytes;
-use peer_proto::api::{AckResult, ListTopicsResult, StatusResult, TopicEntry};
+use peer_proto::api::{AckResult, ListTopicsResult, PeekResult, StatusResult, TopicEntry};
 use peer_proto::rpc::{error_frame, notification_frame, response_frame};
 use peer_proto::{method, ErrorCode, Message, RpcError, VERSION};
 use rusqlite::Connection;
@@ -527,6 +527,10 @@ impl Apply<'_> {
                     };
                     self.outgoing.read(to, read);
                 }
+            }
+            Query::Peek { addresses, limit } => {
+                let messages = db::unread(self.tx, &addresses, limit)?;
+                self.outgoing.respond(to, id, &PeekResult { messages });
             }
             Query::ListTopics { subscribers } => {
                 let topics = self.list_topics(subscribers)?;
