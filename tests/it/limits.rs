@@ -72,3 +72,18 @@ fn line_just_under_a_configured_limit_works() {
     assert_eq!(resp["result"]["delivered"], 1, "{resp}");
     assert!(b.expect_message()["body"] == body.as_str());
 }
+
+/// [ext] A connection that never finishes its first line is closed after
+/// `--first-line-timeout-ms`; one that said something keeps its time.
+#[test]
+fn a_connection_that_never_finishes_its_first_line_is_closed() {
+    let d = Daemon::start_with(&["--first-line-timeout-ms", "300"]);
+    let mut silent = d.connect();
+    let mut partial = d.connect();
+    partial.send_raw(br#"{"jsonrpc":"2.0","#);
+    let mut talker = d.peer("~/t");
+    assert!(silent.expect_closed().is_empty());
+    assert!(partial.expect_closed().is_empty());
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(talker.list_peers().len(), 1, "a session that spoke stays");
+}

@@ -55,6 +55,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "N", default_value_t = config::DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
           value_parser = clap::value_parser!(u64).range(1 << 20..).map(|v| v as usize))]
     max_queued_output_bytes: usize,
+    /// How long a new connection may take to send its first complete line, in
+    /// milliseconds
+    #[arg(long, value_name = "MS", default_value_t = config::DEFAULT_FIRST_LINE_TIMEOUT_MS,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    first_line_timeout_ms: u32,
     /// How long a write waits for a database lock another process holds
     /// before its batch is answered with an error, in milliseconds
     #[arg(long, value_name = "MS", default_value_t = config::DEFAULT_DB_BUSY_TIMEOUT_MS,
@@ -91,6 +96,7 @@ impl Args {
         c.db_busy_timeout_ms = self.db_busy_timeout_ms;
         c.max_buffered_input_bytes = self.max_buffered_input_bytes;
         c.max_queued_output_bytes = self.max_queued_output_bytes;
+        c.first_line_timeout_ms = self.first_line_timeout_ms;
         c
     }
 }

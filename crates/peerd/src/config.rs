@@ -23,6 +23,10 @@ pub(crate) const DEFAULT_MAX_BUFFERED_INPUT_BYTES: usize = 256 * 1024 * 1024;
 /// (live frames and requested replays alike) before it cuts off one with a
 /// large backlog.
 pub(crate) const DEFAULT_MAX_QUEUED_OUTPUT_BYTES: usize = 512 * 1024 * 1024;
+/// How long a new connection may take to send its first complete line before
+/// it is closed: a client that connects and says nothing holds a descriptor
+/// and a task for nothing.
+pub(crate) const DEFAULT_FIRST_LINE_TIMEOUT_MS: u32 = 60_000;
 /// How long shutdown waits for outboxes to drain.
 pub(crate) const SHUTDOWN_FLUSH: std::time::Duration = std::time::Duration::from_secs(2);
 /// How long a closing connection may take to accept its last frames.
@@ -54,6 +58,7 @@ pub(crate) struct Config {
     pub(crate) db_busy_timeout_ms: u32,
     pub(crate) max_buffered_input_bytes: usize,
     pub(crate) max_queued_output_bytes: usize,
+    pub(crate) first_line_timeout_ms: u32,
 }
 
 impl Config {
@@ -70,6 +75,7 @@ impl Config {
             db_busy_timeout_ms: DEFAULT_DB_BUSY_TIMEOUT_MS,
             max_buffered_input_bytes: DEFAULT_MAX_BUFFERED_INPUT_BYTES,
             max_queued_output_bytes: DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
+            first_line_timeout_ms: DEFAULT_FIRST_LINE_TIMEOUT_MS,
         }
     }
 

@@ -46,6 +46,8 @@ pub(crate) struct Shared {
     pub(crate) input: Arc<MemoryBudget>,
     /// Unwritten output across all connections (`--max-queued-output-bytes`).
     pub(crate) output: Arc<MemoryBudget>,
+    /// How long a new connection may take to send its first line.
+    pub(crate) first_line_timeout: std::time::Duration,
     /// Cancelled at daemon shutdown: stop reading; the router then closes each
     /// outbox after its last notifications.
     pub(crate) stop: CancellationToken,
@@ -60,6 +62,7 @@ pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>)
         budget,
         input,
         output,
+        first_line_timeout,
         stop,
     } = &*shared;
     let (max_line_bytes, max_outbox_bytes) = (*max_line_bytes, *max_outbox_bytes);
@@ -78,10 +81,22 @@ pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>)
     let codec = Lines::new(max_line_bytes, input.clone());
     let mut lines = FramedRead::with_capacity(read, codec, READ_BUFFER);
     let mut grown = false;
+    // Until the first line is in, the connection has a deadline.
+    let mut first_line_by = Some(tokio::time::Instant::now() + *first_line_timeout);
     loop {
+        let deadline = async {
+            match first_line_by {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
         let next = tokio::select! {
             _ = cancel.cancelled() => break,
             _ = stop.cancelled() => break,
+            () = deadline => {
+                tracing::debug!(conn, "closing a connection that sent no line in time");
+                break;
+            }
             next = lines.next() => next,
         };
         let event = match next {
@@ -115,6 +130,7 @@ pub(crate) async fn serve(stream: UnixStream, conn: ConnId, shared: Arc<Shared>)
                 break;
             }
             Some(Ok(line)) => {
+                first_line_by = None;
                 fit_read_buffer(lines.read_buffer_mut(), &mut grown, line.len());
                 let cost = line.len().clamp(1, INFLIGHT_BYTES) as u32;
                 let permit = tokio::select! {

@@ -65,6 +65,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         budget: Arc::new(Semaphore::new(INFLIGHT_BYTES)),
         input: Arc::new(MemoryBudget::new(config.max_buffered_input_bytes)),
         output: Arc::new(MemoryBudget::new(config.max_queued_output_bytes)),
+        first_line_timeout: std::time::Duration::from_millis(config.first_line_timeout_ms.into()),
         stop: stop.clone(),
     });
     let tracker = TaskTracker::new();

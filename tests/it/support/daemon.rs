@@ -27,6 +27,7 @@ const FLAGS_AFTER_0_1: &[&str] = &[
     "--db-busy-timeout-ms",
     "--max-buffered-input-bytes",
     "--max-queued-output-bytes",
+    "--first-line-timeout-ms",
 ];
 
 /// The daemon program, and the flags of [`FLAGS_AFTER_0_1`] it lacks: an
