@@ -713,30 +713,8 @@ fn claude_code_is_told_at_the_prompt() {
 
 /// Codex's config with the scripted model as provider and our sidecar.
 fn codex_home(w: &World, model: &Model) -> PathBuf {
-    let dir = w.home.join(".codex");
-    std::fs::create_dir_all(&dir).unwrap();
-    let config = format!(
-        r#"model = "scripted"
-model_provider = "scripted"
-approval_policy = "never"
-sandbox_mode = "read-only"
-check_for_update_on_startup = false
-
-[model_providers.scripted]
-name = "scripted"
-base_url = "{url}/v1"
-wire_api = "responses"
-
-[mcp_servers.peer]
-command = {command:?}
-args = ["--socket", {socket:?}]
-"#,
-        url = model.url(),
-        command = BIN,
-        socket = w.d.socket().to_string_lossy(),
-    );
-    std::fs::write(dir.join("config.toml"), config).unwrap();
-    dir
+    let socket = w.d.socket().to_string_lossy().into_owned();
+    hosts::codex_home(&w.home, model, BIN, &["--socket".to_owned(), socket])
 }
 
 #[test]

@@ -3,7 +3,6 @@
 
 use crate::support::*;
 use std::os::unix::fs::PermissionsExt;
-use std::process::Command;
 
 /// Connects as uid/gid 65534 (nobody), says hello, and reports what came back.
 const CLIENT: &str = r#"
@@ -36,15 +35,7 @@ fn another_users_connection_is_refused_even_on_an_open_socket() {
     }
     std::fs::set_permissions(d.socket(), std::fs::Permissions::from_mode(0o777)).unwrap();
 
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "/usr/bin/python3",
-            "-c",
-            CLIENT,
-        ])
+    let out = python_as_nobody(CLIENT)
         .arg(d.socket())
         .output()
         .expect("run setpriv");

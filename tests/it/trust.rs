@@ -7,7 +7,7 @@ use serde_json::json;
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 /// A fake daemon: binds the socket at argv[1] (open to all), then answers
 /// every request line with one result that reads as a hello and as a send.
@@ -38,15 +38,7 @@ fn is_root() -> bool {
 
 /// Runs `python3 -c code args…` as uid/gid 65534 (nobody).
 fn as_nobody(code: &str, args: &[&Path]) -> Child {
-    Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "/usr/bin/python3",
-            "-c",
-            code,
-        ])
+    python_as_nobody(code)
         .args(args)
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -250,3 +250,33 @@ impl Drop for Model {
         let _ = self.child.wait();
     }
 }
+
+/// A Codex home under `dir` whose config points Codex at the scripted `model`
+/// (Responses API, approval policy never) and at our sidecar, run as
+/// `command args…`.
+pub fn codex_home(dir: &Path, model: &Model, command: &str, args: &[String]) -> PathBuf {
+    let home = dir.join(".codex");
+    std::fs::create_dir_all(&home).unwrap();
+    let args: Vec<String> = args.iter().map(|a| format!("{a:?}")).collect();
+    let config = format!(
+        r#"model = "scripted"
+model_provider = "scripted"
+approval_policy = "never"
+sandbox_mode = "read-only"
+check_for_update_on_startup = false
+
+[model_providers.scripted]
+name = "scripted"
+base_url = "{url}/v1"
+wire_api = "responses"
+
+[mcp_servers.peer]
+command = {command:?}
+args = [{args}]
+"#,
+        url = model.url(),
+        args = args.join(", "),
+    );
+    std::fs::write(home.join("config.toml"), config).unwrap();
+    home
+}

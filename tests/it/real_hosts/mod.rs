@@ -515,31 +515,7 @@ fn claude_code_asks_for_project_servers_and_tool_permission() {
 
 /// Codex's config as README gives it, plus the scripted model as provider.
 fn codex_home(w: &World, model: &Model) -> PathBuf {
-    let dir = w.home.join(".codex");
-    std::fs::create_dir_all(&dir).unwrap();
-    let args: Vec<String> = w.sidecar_args().iter().map(|a| format!("{a:?}")).collect();
-    let config = format!(
-        r#"model = "scripted"
-model_provider = "scripted"
-approval_policy = "never"
-sandbox_mode = "read-only"
-check_for_update_on_startup = false
-
-[model_providers.scripted]
-name = "scripted"
-base_url = "{url}/v1"
-wire_api = "responses"
-
-[mcp_servers.peer]
-command = {command:?}
-args = [{args}]
-"#,
-        url = model.url(),
-        command = SIDECAR_BIN,
-        args = args.join(", "),
-    );
-    std::fs::write(dir.join("config.toml"), config).unwrap();
-    dir
+    harness::codex_home(&w.home, model, SIDECAR_BIN, &w.sidecar_args())
 }
 
 #[test]

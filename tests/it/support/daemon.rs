@@ -316,3 +316,18 @@ pub fn write_file(path: &Path, contents: &str) {
         .and_then(|mut f| f.write_all(contents.as_bytes()))
         .expect("write file");
 }
+
+/// `python3 -c code` to be run as uid/gid 65534 (nobody), for tests of what
+/// another local user can do; needs root.
+pub fn python_as_nobody(code: &str) -> Command {
+    let mut cmd = Command::new("setpriv");
+    cmd.args([
+        "--reuid=65534",
+        "--regid=65534",
+        "--clear-groups",
+        "/usr/bin/python3",
+        "-c",
+        code,
+    ]);
+    cmd
+}
