@@ -317,6 +317,52 @@ async fn ajv_strict_compiles_every_schema() {
     );
 }
 
+/// The MCP Inspector CLI (0.15.0: the newest that runs on Node 20) passes
+/// `--tool-arg key=value` as a string unless the schema gives the property one
+/// plain type; with `["integer", "null"]` a number reached the sidecar as
+/// `"1"` and was refused. Every number and boolean argument goes through it.
+#[test]
+fn the_inspector_cli_passes_numbers_and_booleans() {
+    let Some(bin) = hosts_bin() else { return };
+    let d = Daemon::start();
+    let mut publisher = d.peer("~/p");
+    publisher.publish("t", json!("one"));
+    let socket = d.socket().to_string_lossy().into_owned();
+    let calls: [(&str, &[&str]); 5] = [
+        ("peer_history", &["address=topic:t", "limit=1"]),
+        ("peer_inbox", &["limit=5", "include_presence=true"]),
+        (
+            "peer_await",
+            &["timeout=0.2", "limit=2", "include_presence=false"],
+        ),
+        ("peer_subscribe", &["topic=t", "replay=1"]),
+        ("peer_send", &["to=home:~/p", "body=42", "reply_to=msg_x"]),
+    ];
+    for (tool, args) in calls {
+        let mut cmd = Command::new(bin.join("mcp-inspector"));
+        cmd.args(["--cli", SIDECAR_BIN, "--socket", &socket]).args([
+            "--method",
+            "tools/call",
+            "--tool-name",
+            tool,
+        ]);
+        for arg in args {
+            cmd.args(["--tool-arg", arg]);
+        }
+        let out = run(cmd, Duration::from_secs(60));
+        let result: Value =
+            serde_json::from_str(&out.stdout).unwrap_or_else(|e| panic!("{tool}: {e}\n{out}"));
+        assert_eq!(result["isError"], false, "{tool}: {out}");
+        if tool == "peer_history" {
+            let messages = &result["structuredContent"]["messages"];
+            assert_eq!(
+                messages[0]["body"], "one",
+                "limit=1 reached the daemon: {out}"
+            );
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------
 // The hosts
 // ---------------------------------------------------------------------------
