@@ -94,7 +94,19 @@ impl Reader {
             .name("peerd-reader".into())
             .spawn(move || {
                 for job in rx {
-                    let frames = run(&conn, job.read);
+                    // A bug in a read must not leave the connection waiting
+                    // behind it forever: it gets the error answer instead.
+                    let failure = RpcError::new(ErrorCode::InternalError, "internal error reading");
+                    let fallback = job.read.answer_on_failure(&failure);
+                    let read = job.read;
+                    let frames =
+                        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(&conn, read)))
+                            .unwrap_or_else(|_| {
+                                tracing::error!(
+                                    "a read failed unexpectedly; answered with an error"
+                                );
+                                fallback.into_iter().collect()
+                            });
                     done(ReadDone {
                         conn: job.conn,
                         ticket: job.ticket,
