@@ -19,6 +19,7 @@ mod hello;
 mod history;
 mod hooks;
 mod import;
+mod leases;
 mod limits;
 mod listing;
 mod peercred;

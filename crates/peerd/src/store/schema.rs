@@ -42,6 +42,14 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 2: path leases [ext]; `info` is the lease as announced (JSON).
+    "CREATE TABLE leases (
+        lease_id TEXT PRIMARY KEY,
+        sid      TEXT NOT NULL,
+        home     TEXT NOT NULL,
+        expires  REAL NOT NULL,
+        info     TEXT NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.
