@@ -123,3 +123,49 @@ fn a_holder_that_comes_back_within_the_grace_keeps_its_lease() {
         true
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sidecars_with_the_leases_tools_contend_renew_and_release() {
+    use crate::support::sidecar::{Sidecar, LEASE_TOOLS, TOOLS};
+    let d = Daemon::start();
+    let home = home_in(d.dir(), "repo");
+    let start = |name: &'static str| {
+        Sidecar::builder(d.socket())
+            .identity(&home, &sid())
+            .arg("--alias")
+            .arg(name)
+            .arg("--tools")
+            .arg("leases,core")
+            .start()
+    };
+    let (a, b) = (start("alice").await, start("bob").await);
+    a.wait_connected().await;
+    b.wait_connected().await;
+    assert_eq!(a.tools().await.len(), TOOLS.len() + LEASE_TOOLS.len());
+    let got = a
+        .tool(
+            "peer_lease",
+            json!({"paths": ["src/*"], "reason": "refactor"}),
+        )
+        .await;
+    assert_eq!(got["granted"], true, "{got}");
+    let id = got["lease"]["lease_id"].clone();
+    let refused = b.tool("peer_lease", json!({"paths": ["src/x.rs"]})).await;
+    assert_eq!(refused["granted"], false);
+    assert_eq!(refused["conflicts"][0]["alias"], "alice");
+    let shared = b
+        .tool("peer_lease", json!({"paths": ["src/x.rs"], "shared": true}))
+        .await;
+    assert_eq!(shared["granted"], true);
+    let renewed = a
+        .tool("peer_lease", json!({"paths": [], "renew": id, "ttl_s": 99}))
+        .await;
+    assert_eq!(renewed["lease"]["lease_id"], id);
+    let listed = b.tool("peer_leases", json!({"path": "src/y.rs"})).await;
+    assert_eq!(listed["leases"].as_array().unwrap().len(), 1, "{listed}");
+    let released = a.tool("peer_lease_release", json!({})).await;
+    assert_eq!(released["released"], json!([id]));
+    // Without --tools, the lease tools are not offered.
+    let plain = Sidecar::start(d.socket(), &home, &sid()).await;
+    assert_eq!(plain.tools().await.len(), TOOLS.len());
+}
