@@ -35,6 +35,7 @@ mod slow_reader;
 mod startup;
 mod status;
 mod storage_failure;
+mod thread;
 mod topics;
 mod trust;
 mod watch;

@@ -11,7 +11,7 @@ use crate::server::PeerServer;
 use crate::wait::{self, Outcome, Wait, PROGRESS_EVERY};
 use peer_proto::api::{
     self, HistoryParams, LeaseParams, LeaseReleaseParams, LeaseRenewParams, LeasesParams, NoParams,
-    PublishParams, SendParams,
+    PublishParams, SendParams, ThreadParams,
 };
 use peer_proto::limits::{HISTORY_MAX_LIMIT, LEASE_MAX_TTL_S, MAX_GLOBS};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -121,17 +121,20 @@ pub(crate) enum ToolGroup {
     Core,
     /// `peer_lease`, `peer_lease_release`, `peer_leases`.
     Leases,
+    /// `peer_thread`.
+    Threads,
 }
 
 impl PeerServer {
     /// The tools of `groups`, each group once.
     pub(crate) fn tools_of(groups: &[ToolGroup]) -> ToolRouter<PeerServer> {
         let mut router = ToolRouter::new();
-        for g in [ToolGroup::Core, ToolGroup::Leases] {
+        for g in [ToolGroup::Core, ToolGroup::Leases, ToolGroup::Threads] {
             if groups.contains(&g) {
                 router += match g {
                     ToolGroup::Core => Self::tool_router(),
                     ToolGroup::Leases => Self::lease_tools(),
+                    ToolGroup::Threads => Self::thread_tools(),
                 };
             }
         }
@@ -159,6 +162,15 @@ pub(crate) struct LeaseArgs {
 pub(crate) struct ReleaseArgs {
     /// Lease ids; omitted: all of yours
     pub(crate) lease_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct ThreadArgs {
+    /// Any message_id of the conversation
+    pub(crate) message_id: String,
+    /// Most messages (default 100)
+    #[schemars(range(min = 1, max = HISTORY_MAX_LIMIT))]
+    pub(crate) limit: Option<u32>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -477,6 +489,27 @@ impl PeerServer {
     ) -> CallToolResult {
         let params = LeasesParams { path: a.path };
         let r = self.session.request::<api::Leases>(&params).await;
+        self.reply(&ctx, r)
+    }
+}
+
+#[tool_router(router = thread_tools, vis = "pub(crate)")]
+impl PeerServer {
+    #[tool(
+        input_schema = schema::input::<ThreadArgs>(),
+        description = "Read the whole reply chain (reply_to) around a message, DMs and topics, oldest first.",
+        annotations(title = "Read a conversation", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn peer_thread(
+        &self,
+        Parameters(a): Parameters<ThreadArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let params = ThreadParams {
+            message_id: a.message_id,
+            limit: a.limit,
+        };
+        let r = self.session.request::<api::Thread>(&params).await;
         self.reply(&ctx, r)
     }
 }

@@ -80,6 +80,8 @@ requests! {
     LeaseRelease = method::LEASE_RELEASE, LeaseReleaseParams => LeaseReleaseResult;
     /// `peer.leases`.
     Leases = method::LEASES, LeasesParams => LeasesResult;
+    /// `peer.thread`.
+    Thread = method::THREAD, ThreadParams => HistoryResult;
 }
 
 /// Optional protocol features, as listed in the hello result.
@@ -101,8 +103,12 @@ pub mod feature {
     /// Path leases: `peer.lease`, `peer.lease_renew`, `peer.lease_release`,
     /// `peer.leases` and announcements on `topic:leases`.
     pub const LEASES: &str = "leases";
+    /// `peer.thread`.
+    pub const THREAD: &str = "thread";
     /// Every feature this implementation's daemon has.
-    pub const ALL: &[&str] = &[SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK, LEASES];
+    pub const ALL: &[&str] = &[
+        SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK, LEASES, THREAD,
+    ];
 }
 
 /// Params of a method that takes none: serialises as `{}`.
@@ -480,6 +486,24 @@ impl PeekParams {
 pub struct PeekResult {
     /// DMs to those addresses still queued or held for an ack, oldest first.
     pub messages: Vec<Message>,
+}
+
+/// [ext] `peer.thread` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadParams {
+    /// Any message of the conversation.
+    pub message_id: String,
+    /// 1 to [`crate::limits::HISTORY_MAX_LIMIT`]; default
+    /// [`HISTORY_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl ThreadParams {
+    /// The limit asked for, or the default.
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT)
+    }
 }
 
 /// [ext] `peer.lease` params.

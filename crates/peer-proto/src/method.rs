@@ -39,6 +39,8 @@ pub const LEASE_RENEW: &str = "peer.lease_renew";
 pub const LEASE_RELEASE: &str = "peer.lease_release";
 /// [ext] Lists live leases.
 pub const LEASES: &str = "peer.leases";
+/// [ext] The reply chain around a message.
+pub const THREAD: &str = "peer.thread";
 
 /// Every request method the daemon serves, in SPEC order.
 pub const ALL: &[&str] = &[
@@ -61,6 +63,7 @@ pub const ALL: &[&str] = &[
     LEASE_RENEW,
     LEASE_RELEASE,
     LEASES,
+    THREAD,
 ];
 
 /// A DM or topic message (notification).

@@ -8,7 +8,7 @@
 use peer_proto::address::{Address, AddressError};
 use peer_proto::api::{
     AckParams, DmFilterParams, HelloParams, HistoryParams, LeaseRenewParams, PeekParams,
-    PublishParams, SendParams, SubscribeParams, TopicParams, WATCH_MESSAGES,
+    PublishParams, SendParams, SubscribeParams, ThreadParams, TopicParams, WATCH_MESSAGES,
 };
 use peer_proto::glob::GlobSet;
 use peer_proto::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
@@ -53,6 +53,8 @@ pub(crate) enum Call {
     /// `None`: every lease of the session.
     LeaseRelease(Option<Vec<String>>),
     Leases(Option<GlobSet>),
+    /// `limit` is within 1..=[`HISTORY_MAX_LIMIT`].
+    Thread(ThreadParams),
 }
 
 /// A validated `peer.lease`.
@@ -104,6 +106,7 @@ pub(crate) fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
             .required("message_ids", "a list of message ids")
             .map(|message_ids| Call::Ack(AckParams { message_ids })),
         method::PEEK => peek(p),
+        method::THREAD => thread(p),
         method::LEASE => lease(p),
         method::LEASE_RENEW => lease_renew(p),
         method::LEASE_RELEASE => lease_release(p),
@@ -259,6 +262,20 @@ fn peek(p: &Params) -> Result<Call, RpcError> {
         )));
     }
     Ok(Call::Peek(params))
+}
+
+fn thread(p: &Params) -> Result<Call, RpcError> {
+    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
+    let params = ThreadParams {
+        message_id: p.required("message_id", "a message id")?,
+        limit: p.optional("limit", &limit_rule)?,
+    };
+    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
+        return Err(RpcError::invalid_params(format!(
+            "limit must be {limit_rule}"
+        )));
+    }
+    Ok(Call::Thread(params))
 }
 
 fn ttl(p: &Params) -> Result<u64, RpcError> {

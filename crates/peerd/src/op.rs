@@ -114,6 +114,8 @@ pub(crate) enum Query {
     Status(LiveStatus),
     /// `peer.ack`: the connection has the DMs `message_ids` and needs them no more.
     Ack { message_ids: Vec<String> },
+    /// `peer.thread`: the reply chain around a message.
+    Thread { message_id: String, limit: u32 },
     /// `peer.peek`: DMs to these addresses still queued or held, read only.
     Peek { addresses: Vec<String>, limit: u32 },
 }

@@ -15,7 +15,7 @@
 pub(crate) mod harness;
 
 use crate::support::py01::py01_bin;
-use crate::support::sidecar::{Sidecar, LEASE_TOOLS, SIDECAR_BIN, TOOLS};
+use crate::support::sidecar::{Sidecar, LEASE_TOOLS, SIDECAR_BIN, THREAD_TOOLS, TOOLS};
 use crate::support::{eventually, home_in, sid, Daemon};
 use harness::*;
 use rmcp::model::Tool;
@@ -28,7 +28,8 @@ use std::time::Duration;
 
 /// The tools that only read (the inbox tools take from the sidecar's own
 /// inbox, which changes nothing outside the session).
-const READ_ONLY: [&str; 7] = [
+const READ_ONLY: [&str; 8] = [
+    "peer_thread",
     "peer_leases",
     "peer_inbox",
     "peer_await",
@@ -168,10 +169,11 @@ async fn opt_in_tool_groups_follow_the_same_rules() {
     let s = Sidecar::builder(d.socket())
         .identity(&home_in(d.dir(), "a"), &sid())
         .arg("--tools")
-        .arg("core,leases")
+        .arg("core,leases,threads")
         .start()
         .await;
-    check_tools(&s.tools().await, TOOLS.iter().chain(LEASE_TOOLS.iter()));
+    let expected = TOOLS.iter().chain(&LEASE_TOOLS).chain(&THREAD_TOOLS);
+    check_tools(&s.tools().await, expected);
 }
 
 /// `tools` are exactly `expected`, each schema portable and each tool

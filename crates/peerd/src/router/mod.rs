@@ -236,6 +236,14 @@ impl Router {
                     message_ids: params.message_ids,
                 },
             }]),
+            Call::Thread(params) => Ok(vec![Op::Answer {
+                to: conn,
+                id,
+                query: Query::Thread {
+                    limit: params.limit(),
+                    message_id: params.message_id,
+                },
+            }]),
             Call::Lease(params) => self.lease(conn, id, params, now),
             Call::LeaseRenew(params) => self.lease_renew(conn, id, params, now),
             Call::LeaseRelease(ids) => self.lease_release(conn, id, ids, now),

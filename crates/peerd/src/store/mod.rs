@@ -569,6 +569,11 @@ impl Apply<'_> {
                     self.outgoing.read(to, read);
                 }
             }
+            Query::Thread { message_id, limit } => {
+                let messages = db::thread(self.tx, &message_id, limit)?;
+                self.outgoing
+                    .respond(to, id, &peer_proto::api::HistoryResult { messages });
+            }
             Query::Peek { addresses, limit } => {
                 let messages = db::unread(self.tx, &addresses, limit)?;
                 self.outgoing.respond(to, id, &PeekResult { messages });

@@ -50,6 +50,9 @@ const MIGRATIONS: &[&str] = &[
         expires  REAL NOT NULL,
         info     TEXT NOT NULL
      ) WITHOUT ROWID;",
+    // 3: replies by the message they answer (peer.thread) [ext]; partial, so
+    // messages that answer nothing cost no index write.
+    "CREATE INDEX messages_by_reply ON messages(reply_to) WHERE reply_to IS NOT NULL;",
 ];
 
 /// The schema version this build writes.
