@@ -175,3 +175,28 @@ fn watch_streams_matching_traffic_as_json_lines() {
     assert!(parsed.to_string().contains(id), "{line}");
     assert!(!line.contains(dm["message_id"].as_str().unwrap()), "{line}");
 }
+
+#[test]
+fn leases_lists_holders_globs_and_reasons() {
+    let d = Daemon::start();
+    assert!(cli_ok(d.socket(), &["leases"]).contains("(no leases)"));
+    let mut a = d.peer("~/a");
+    a.set_alias("alice");
+    a.call(
+        "peer.lease",
+        json!({"paths": ["src/*", "Cargo.toml"], "reason": "refactor"}),
+    );
+    let listed = cli_ok(d.socket(), &["leases"]);
+    for expected in [
+        a.sid(),
+        "alice",
+        "src/* Cargo.toml",
+        "exclusive",
+        "refactor",
+    ] {
+        assert!(listed.contains(expected), "{expected} in {listed}");
+    }
+    assert!(cli_ok(d.socket(), &["leases", "docs/x.md"]).contains("(no leases)"));
+    let json: Value = serde_json::from_str(&cli_ok(d.socket(), &["leases", "--json"])).unwrap();
+    assert_eq!(json["leases"][0]["paths"], json!(["src/*", "Cargo.toml"]));
+}

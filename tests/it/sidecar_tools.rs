@@ -213,6 +213,14 @@ async fn inbox_resource_reads_without_draining_and_notifies_subscribers() {
         }
     })
     .await;
+    // The sender's peer_joined may be what the first update was about: wait
+    // for the DM itself, then read it again, still there.
+    let sidecar = &b;
+    eventually_async("the DM in peer://inbox", CALL_TIMEOUT, || async move {
+        let wrapped = serde_json::json!({ "messages": sidecar.inbox_resource().await });
+        !message_params(&wrapped).is_empty()
+    })
+    .await;
     for _ in 0..2 {
         let wrapped = serde_json::json!({ "messages": b.inbox_resource().await });
         assert_eq!(message_params(&wrapped)[0]["body"], "seen twice");

@@ -48,6 +48,11 @@ pub(crate) struct Args {
     /// (`notifications/claude/channel`); messages stay readable with peer_inbox
     #[arg(long)]
     claude_channel: bool,
+    /// Tool groups to offer, comma-separated: core (the 0.1 tools and
+    /// peer_whoami), leases (path leases), threads (peer_thread). Each tool
+    /// costs every agent context
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "core")]
+    tools: Vec<crate::tools::ToolGroup>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -146,7 +151,13 @@ async fn serve(args: Args) -> anyhow::Result<()> {
 
     let stdio = AsyncRwTransport::new_server(tokio::io::stdin(), tokio::io::stdout());
     let transport = DeliveryTransport::new(JoinOnUse::new(stdio, join.clone()), mailbox.clone());
-    let server = PeerServer::new(join.clone(), mailbox, watchers, args.claude_channel);
+    let server = PeerServer::new(
+        join.clone(),
+        mailbox,
+        watchers,
+        args.claude_channel,
+        &args.tools,
+    );
     let running = server
         .serve(transport)
         .await

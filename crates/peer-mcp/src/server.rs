@@ -43,13 +43,14 @@ impl PeerServer {
         mailbox: Arc<Mailbox>,
         watchers: Arc<Watchers>,
         claude_channel: bool,
+        tools: &[crate::tools::ToolGroup],
     ) -> Self {
         PeerServer {
             session,
             mailbox,
             watchers,
             claude_channel,
-            tool_router: Self::tool_router(),
+            tool_router: Self::tools_of(tools),
         }
     }
 

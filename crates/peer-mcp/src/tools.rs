@@ -1,5 +1,6 @@
-//! The twelve tools, named and shaped as in 0.1 (plus `peer_whoami`). Each maps
-//! to one daemon request, except the inbox tools, which read the sidecar's own
+//! The twelve core tools, named and shaped as in 0.1 (plus `peer_whoami`), and
+//! the groups a user enables with `--tools` (see [`ToolGroup`]). Each maps to
+//! one daemon request, except the inbox tools, which read the sidecar's own
 //! inbox. Descriptions are short: every agent pays for them in its context.
 
 use crate::inbox::{Taken, INBOX_CAPACITY};
@@ -8,8 +9,12 @@ use crate::resources;
 use crate::schema;
 use crate::server::PeerServer;
 use crate::wait::{self, Outcome, Wait, PROGRESS_EVERY};
-use peer_proto::api::{self, HistoryParams, NoParams, PublishParams, SendParams};
-use peer_proto::limits::{HISTORY_MAX_LIMIT, MAX_GLOBS};
+use peer_proto::api::{
+    self, HistoryParams, LeaseParams, LeaseReleaseParams, LeaseRenewParams, LeasesParams, NoParams,
+    PublishParams, SendParams, ThreadParams,
+};
+use peer_proto::limits::{HISTORY_MAX_LIMIT, LEASE_MAX_TTL_S, MAX_GLOBS};
+use rmcp::handler::server::router::tool::ToolRouter;
 use rmcp::handler::server::wrapper::Parameters;
 use rmcp::model::{CallToolResult, ProgressNotificationParam};
 use rmcp::service::RequestContext;
@@ -105,6 +110,73 @@ pub(crate) struct HistoryArgs {
     /// Most messages (default 100)
     #[schemars(range(min = 1, max = HISTORY_MAX_LIMIT))]
     pub(crate) limit: Option<u32>,
+}
+
+/// A group of tools, enabled with `--tools core,leases`. Every tool costs
+/// context in every agent that has the sidecar, so only `core` is on by
+/// default.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum ToolGroup {
+    /// The twelve tools of 0.1 and `peer_whoami`.
+    Core,
+    /// `peer_lease`, `peer_lease_release`, `peer_leases`.
+    Leases,
+    /// `peer_thread`.
+    Threads,
+}
+
+impl PeerServer {
+    /// The tools of `groups`, each group once.
+    pub(crate) fn tools_of(groups: &[ToolGroup]) -> ToolRouter<PeerServer> {
+        let mut router = ToolRouter::new();
+        for g in [ToolGroup::Core, ToolGroup::Leases, ToolGroup::Threads] {
+            if groups.contains(&g) {
+                router += match g {
+                    ToolGroup::Core => Self::tool_router(),
+                    ToolGroup::Leases => Self::lease_tools(),
+                    ToolGroup::Threads => Self::thread_tools(),
+                };
+            }
+        }
+        router
+    }
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct LeaseArgs {
+    /// Path globs, e.g. src/* (a * also crosses /)
+    #[schemars(length(max = MAX_GLOBS))]
+    pub(crate) paths: Vec<String>,
+    /// Seconds it lasts (default 1800)
+    #[schemars(range(min = 1, max = LEASE_MAX_TTL_S))]
+    pub(crate) ttl_s: Option<u64>,
+    /// Shared: granted despite conflicts (default exclusive)
+    pub(crate) shared: Option<bool>,
+    /// Why, shown to others
+    pub(crate) reason: Option<String>,
+    /// Renew this lease instead, for ttl_s
+    pub(crate) renew: Option<String>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct ReleaseArgs {
+    /// Lease ids; omitted: all of yours
+    pub(crate) lease_ids: Option<Vec<String>>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct ThreadArgs {
+    /// Any message_id of the conversation
+    pub(crate) message_id: String,
+    /// Most messages (default 100)
+    #[schemars(range(min = 1, max = HISTORY_MAX_LIMIT))]
+    pub(crate) limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct LeasesArgs {
+    /// Only leases overlapping this path or glob
+    pub(crate) path: Option<String>,
 }
 
 fn limit_of(limit: Option<u32>) -> usize {
@@ -354,5 +426,90 @@ impl PeerServer {
                 "connected": connected,
             }),
         )
+    }
+}
+
+#[tool_router(router = lease_tools, vis = "pub(crate)")]
+impl PeerServer {
+    #[tool(
+        input_schema = schema::input::<LeaseArgs>(),
+        description = "Claim paths before editing them. Refused if another session holds an overlapping lease; returns {granted, lease, conflicts}.",
+        annotations(title = "Lease paths", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+    )]
+    async fn peer_lease(
+        &self,
+        Parameters(a): Parameters<LeaseArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        if let Some(lease_id) = a.renew {
+            let params = LeaseRenewParams {
+                lease_id,
+                ttl_s: a.ttl_s,
+            };
+            let r = self.session.request::<api::LeaseRenew>(&params).await;
+            return self.reply(&ctx, r);
+        }
+        let params = LeaseParams {
+            paths: a.paths,
+            ttl_s: a.ttl_s,
+            exclusive: a.shared.map(|shared| !shared),
+            reason: a.reason,
+        };
+        let r = self.session.request::<api::Lease>(&params).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(
+        input_schema = schema::input::<ReleaseArgs>(),
+        description = "Release your leases (all of them when lease_ids is omitted).",
+        annotations(title = "Release leases", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn peer_lease_release(
+        &self,
+        Parameters(a): Parameters<ReleaseArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let params = LeaseReleaseParams {
+            all: a.lease_ids.is_none().then_some(true),
+            lease_ids: a.lease_ids,
+        };
+        let r = self.session.request::<api::LeaseRelease>(&params).await;
+        self.reply(&ctx, r)
+    }
+
+    #[tool(
+        input_schema = schema::input::<LeasesArgs>(),
+        description = "List live path leases: holder, paths, reason, expiry.",
+        annotations(title = "List leases", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn peer_leases(
+        &self,
+        Parameters(a): Parameters<LeasesArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let params = LeasesParams { path: a.path };
+        let r = self.session.request::<api::Leases>(&params).await;
+        self.reply(&ctx, r)
+    }
+}
+
+#[tool_router(router = thread_tools, vis = "pub(crate)")]
+impl PeerServer {
+    #[tool(
+        input_schema = schema::input::<ThreadArgs>(),
+        description = "Read the whole reply chain (reply_to) around a message, DMs and topics, oldest first.",
+        annotations(title = "Read a conversation", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn peer_thread(
+        &self,
+        Parameters(a): Parameters<ThreadArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let params = ThreadParams {
+            message_id: a.message_id,
+            limit: a.limit,
+        };
+        let r = self.session.request::<api::Thread>(&params).await;
+        self.reply(&ctx, r)
     }
 }

@@ -72,6 +72,16 @@ requests! {
     Ack = method::ACK, AckParams => AckResult;
     /// `peer.peek`.
     Peek = method::PEEK, PeekParams => PeekResult;
+    /// `peer.lease`.
+    Lease = method::LEASE, LeaseParams => LeaseResult;
+    /// `peer.lease_renew`.
+    LeaseRenew = method::LEASE_RENEW, LeaseRenewParams => LeaseRenewResult;
+    /// `peer.lease_release`.
+    LeaseRelease = method::LEASE_RELEASE, LeaseReleaseParams => LeaseReleaseResult;
+    /// `peer.leases`.
+    Leases = method::LEASES, LeasesParams => LeasesResult;
+    /// `peer.thread`.
+    Thread = method::THREAD, ThreadParams => HistoryResult;
 }
 
 /// Optional protocol features, as listed in the hello result.
@@ -90,8 +100,15 @@ pub mod feature {
     pub const ACK: &str = "ack";
     /// `peer.peek`.
     pub const PEEK: &str = "peek";
+    /// Path leases: `peer.lease`, `peer.lease_renew`, `peer.lease_release`,
+    /// `peer.leases` and announcements on `topic:leases`.
+    pub const LEASES: &str = "leases";
+    /// `peer.thread`.
+    pub const THREAD: &str = "thread";
     /// Every feature this implementation's daemon has.
-    pub const ALL: &[&str] = &[SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK];
+    pub const ALL: &[&str] = &[
+        SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK, LEASES, THREAD,
+    ];
 }
 
 /// Params of a method that takes none: serialises as `{}`.
@@ -469,6 +486,136 @@ impl PeekParams {
 pub struct PeekResult {
     /// DMs to those addresses still queued or held for an ack, oldest first.
     pub messages: Vec<Message>,
+}
+
+/// [ext] `peer.thread` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ThreadParams {
+    /// Any message of the conversation.
+    pub message_id: String,
+    /// 1 to [`crate::limits::HISTORY_MAX_LIMIT`]; default
+    /// [`HISTORY_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+}
+
+impl ThreadParams {
+    /// The limit asked for, or the default.
+    pub fn limit(&self) -> u32 {
+        self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT)
+    }
+}
+
+/// [ext] `peer.lease` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseParams {
+    /// Globs over paths (the DM filter's matcher), 1 to
+    /// [`crate::limits::MAX_GLOBS`].
+    pub paths: Vec<String>,
+    /// Seconds until it ends, 1 to [`crate::limits::LEASE_MAX_TTL_S`];
+    /// default [`crate::limits::LEASE_DEFAULT_TTL_S`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+    /// Refused if it overlaps anybody else's lease; default true. A shared
+    /// lease conflicts only with exclusive ones and is granted anyway.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exclusive: Option<bool>,
+    /// Why, shown to whoever it is in the way of.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// [ext] A live lease, as listed, reported in conflicts and announced.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaseInfo {
+    /// The holder's alias, if it had one.
+    pub alias: Option<String>,
+    /// Whether it keeps others' leases off its paths.
+    pub exclusive: bool,
+    /// When it ends, in seconds since the Unix epoch, unless renewed.
+    pub expires: f64,
+    /// The holder's session address, `home:<home>#<sid>`.
+    pub holder: String,
+    /// `lease_` + 16 characters.
+    pub lease_id: String,
+    /// Its globs.
+    pub paths: Vec<String>,
+    /// Why it was taken (`""` if not said).
+    pub reason: String,
+    /// When it was granted.
+    pub since: f64,
+}
+
+/// [ext] `peer.lease` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseResult {
+    /// Others' live leases whose paths overlap and that are, or would be,
+    /// in the way (an exclusive lease on either side).
+    pub conflicts: Vec<LeaseInfo>,
+    /// False when an exclusive lease was refused for its conflicts.
+    pub granted: bool,
+    /// The lease, when granted.
+    pub lease: Option<LeaseInfo>,
+}
+
+/// [ext] `peer.lease_renew` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseRenewParams {
+    /// A lease this session holds.
+    pub lease_id: String,
+    /// Seconds from now; default [`crate::limits::LEASE_DEFAULT_TTL_S`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_s: Option<u64>,
+}
+
+/// [ext] `peer.lease_renew` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseRenewResult {
+    /// The lease with its new `expires`.
+    pub lease: LeaseInfo,
+}
+
+/// [ext] `peer.lease_release` params: `lease_ids`, or `all: true` for every
+/// lease the session holds.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LeaseReleaseParams {
+    /// Leases to end; ids the session does not hold are ignored.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ids: Option<Vec<String>>,
+    /// Ends every lease the session holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub all: Option<bool>,
+}
+
+/// [ext] `peer.lease_release` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseReleaseResult {
+    /// The ids of the leases ended.
+    pub released: Vec<String>,
+}
+
+/// [ext] `peer.leases` params.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct LeasesParams {
+    /// Only leases whose globs overlap this one (a plain path is a glob).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// [ext] `peer.leases` result.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeasesResult {
+    /// Live leases, oldest first.
+    pub leases: Vec<LeaseInfo>,
+}
+
+/// [ext] The body of a message on `topic:leases`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LeaseEvent {
+    /// `granted`, `renewed`, `released` or `expired`.
+    pub event: String,
+    /// The lease, as it is (or was, when it ended).
+    pub lease: LeaseInfo,
 }
 
 /// `peer.peer_joined`, `peer.peer_left` and `peer.alias_changed` params.

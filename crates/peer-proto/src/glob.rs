@@ -106,7 +106,79 @@ impl Glob {
     }
 }
 
+impl Glob {
+    /// Whether some text matches both `self` and `other` (path leases use this
+    /// to judge two leases' patterns as overlapping).
+    ///
+    /// Exact, not a heuristic: it searches the product of the two patterns'
+    /// token sequences. A state is a pair of positions `(i, j)`; a `*` may be
+    /// left without taking a character (the same text position in both), and a
+    /// step takes one character that both current tokens accept (a `*` stays
+    /// where it is). Whether such a character exists is decided on the union
+    /// of the two tokens' range boundaries, since membership is constant
+    /// between them. The patterns overlap when `(len a, len b)` is reachable.
+    /// At most `(len a + 1) × (len b + 1)` states, each visited once.
+    pub fn overlaps(&self, other: &Glob) -> bool {
+        let (a, b) = (&self.tokens, &other.tokens);
+        let width = b.len() + 1;
+        let mut seen = vec![false; (a.len() + 1) * width];
+        let mut stack = vec![(0usize, 0usize)];
+        while let Some((i, j)) = stack.pop() {
+            if std::mem::replace(&mut seen[i * width + j], true) {
+                continue;
+            }
+            if i == a.len() && j == b.len() {
+                return true;
+            }
+            let (ta, tb) = (a.get(i), b.get(j));
+            if ta == Some(&Token::AnyRun) {
+                stack.push((i + 1, j));
+            }
+            if tb == Some(&Token::AnyRun) {
+                stack.push((i, j + 1));
+            }
+            if let (Some(ta), Some(tb)) = (ta, tb) {
+                if ta.shares_a_char(tb) {
+                    let ni = if *ta == Token::AnyRun { i } else { i + 1 };
+                    let nj = if *tb == Token::AnyRun { j } else { j + 1 };
+                    stack.push((ni, nj));
+                }
+            }
+        }
+        false
+    }
+}
+
 impl Token {
+    /// Whether some character matches both tokens. Membership of a token
+    /// changes only at the edges of its ranges, so the candidates are `\0`
+    /// and every range's first character and the one after its last.
+    fn shares_a_char(&self, other: &Token) -> bool {
+        let edges = |t: &Token| -> Vec<u32> {
+            match t {
+                Token::Literal(c) => vec![*c as u32, *c as u32 + 1],
+                Token::Class { ranges, .. } => ranges
+                    .iter()
+                    .flat_map(|&(lo, hi)| [lo as u32, hi as u32 + 1])
+                    .collect(),
+                Token::AnyChar | Token::AnyRun => Vec::new(),
+            }
+        };
+        let mut candidates = edges(self);
+        candidates.extend(edges(other));
+        candidates.push(0);
+        candidates
+            .into_iter()
+            // Past the surrogate gap, the next character is U+E000.
+            .filter_map(|n| char::from_u32(n).or(char::from_u32(0xE000).filter(|_| n < 0xE000)))
+            .any(|c| self.takes(c) && other.takes(c))
+    }
+
+    /// Whether this token can consume `c` (a `*` takes any character).
+    fn takes(&self, c: char) -> bool {
+        *self == Token::AnyRun || self.matches_char(c)
+    }
+
     fn matches_char(&self, c: char) -> bool {
         match self {
             Token::Literal(l) => *l == c,
@@ -181,6 +253,13 @@ impl GlobSet {
     /// Whether any pattern matches `text`.
     pub fn matches(&self, text: &str) -> bool {
         self.globs.iter().any(|g| g.matches(text))
+    }
+
+    /// Whether some text matches both a pattern of `self` and one of `other`.
+    pub fn overlaps(&self, other: &GlobSet) -> bool {
+        self.globs
+            .iter()
+            .any(|a| other.globs.iter().any(|b| a.overlaps(b)))
     }
 
     /// The patterns as given, for echoing back to the client.
@@ -260,6 +339,45 @@ mod tests {
         assert!(m(&p, &p));
         // With a `]` at the end, the first `[` opens a set of all the others.
         assert!(m(&format!("{p}]"), "["));
+    }
+
+    fn o(a: &str, b: &str) -> bool {
+        let (a, b) = (Glob::new(a), Glob::new(b));
+        let there = a.overlaps(&b);
+        assert_eq!(there, b.overlaps(&a), "overlap is symmetric");
+        there
+    }
+
+    #[test]
+    fn overlaps() {
+        assert!(o("src/*", "src/lib.rs"));
+        assert!(o("src/*", "*.rs"));
+        assert!(o("src/*", "src/a/*"));
+        assert!(o("*", ""));
+        assert!(o("src/lib.rs", "src/lib.rs"));
+        assert!(!o("src/lib.rs", "src/main.rs"));
+        assert!(!o("src/*", "docs/*"));
+        assert!(!o("*.rs", "*.md"));
+        assert!(o("src/[a-c]*", "src/b?"));
+        assert!(!o("src/[a-c]*", "src/[!a-c]*"));
+        assert!(o("src/[!a]x", "src/[a-b]x"));
+        assert!(!o("src/[!a]x", "src/ax"));
+        assert!(o("a*b*c", "*bc"));
+        assert!(!o("a?", "a"));
+        assert!(o("[!\0-\u{10FFFF}]", "?") == m("[!\0-\u{10FFFF}]", "x"));
+        // Whatever a brute-force search finds, the product search finds too.
+        let pats = [
+            "*", "a*", "*b", "a?b", "[ab]*", "[!a]*", "ab", "b", "", "?", "a*b*",
+        ];
+        let texts = ["", "a", "b", "ab", "ba", "aab", "abb", "axb", "ca", "abab"];
+        for p in pats {
+            for q in pats {
+                let brute = texts.iter().any(|t| m(p, t) && m(q, t));
+                if brute {
+                    assert!(o(p, q), "{p} {q}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -8,6 +8,8 @@ pub const SID_PREFIX: &str = "sess_";
 pub const SID_RANDOM_LEN: usize = 16;
 /// Prefix of every message id minted by the daemon.
 pub const MESSAGE_ID_PREFIX: &str = "msg_";
+/// [ext] Prefix of every path lease id.
+pub const LEASE_ID_PREFIX: &str = "lease_";
 /// Longest alias, in characters (the first one included).
 pub const ALIAS_MAX_LEN: usize = 64;
 /// Longest topic name, in UTF-8 bytes.
@@ -90,6 +92,15 @@ fn random_bytes(size: usize) -> Vec<u8> {
     let mut bytes = vec![0u8; size];
     rand::thread_rng().fill(&mut bytes[..]);
     bytes
+}
+
+/// [ext] A fresh path lease id: `lease_` and 16 random characters (96 bits),
+/// from the same generator as message ids.
+pub fn mint_lease_id() -> String {
+    format!(
+        "{LEASE_ID_PREFIX}{}",
+        nanoid!(SID_RANDOM_LEN, &URL_SAFE, random_bytes)
+    )
 }
 
 /// A fresh random session id (96 random bits).

@@ -14,3 +14,14 @@ pub const MAX_GLOBS: usize = 32;
 /// Longest pattern in a DM filter or watch filter, in bytes. Matching costs up
 /// to pattern length × address length per message, so both are bounded.
 pub const MAX_GLOB_BYTES: usize = 256;
+/// [ext] `ttl_s` of `peer.lease` when absent: 30 minutes.
+pub const LEASE_DEFAULT_TTL_S: u64 = 1800;
+/// [ext] Longest `ttl_s` of `peer.lease` and `peer.lease_renew`: 7 days.
+pub const LEASE_MAX_TTL_S: u64 = 7 * 86_400;
+/// [ext] Most leases one session holds at a time.
+pub const LEASES_PER_SESSION: usize = 64;
+/// [ext] Longest lease `reason`, in bytes.
+pub const LEASE_REASON_MAX_BYTES: usize = 1024;
+/// [ext] The topic (without `topic:`) on which the daemon announces every
+/// lease granted, renewed, released or expired.
+pub const LEASE_TOPIC: &str = "leases";

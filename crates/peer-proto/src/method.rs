@@ -31,6 +31,16 @@ pub const STATUS: &str = "peer.status";
 pub const ACK: &str = "peer.ack";
 /// [ext] DMs not yet read at some addresses, without taking them.
 pub const PEEK: &str = "peer.peek";
+/// [ext] Takes a lease on paths (globs).
+pub const LEASE: &str = "peer.lease";
+/// [ext] Extends a lease the session holds.
+pub const LEASE_RENEW: &str = "peer.lease_renew";
+/// [ext] Ends leases the session holds.
+pub const LEASE_RELEASE: &str = "peer.lease_release";
+/// [ext] Lists live leases.
+pub const LEASES: &str = "peer.leases";
+/// [ext] The reply chain around a message.
+pub const THREAD: &str = "peer.thread";
 
 /// Every request method the daemon serves, in SPEC order.
 pub const ALL: &[&str] = &[
@@ -49,6 +59,11 @@ pub const ALL: &[&str] = &[
     STATUS,
     ACK,
     PEEK,
+    LEASE,
+    LEASE_RENEW,
+    LEASE_RELEASE,
+    LEASES,
+    THREAD,
 ];
 
 /// A DM or topic message (notification).

@@ -7,12 +7,15 @@
 
 use peer_proto::address::{Address, AddressError};
 use peer_proto::api::{
-    AckParams, DmFilterParams, HelloParams, HistoryParams, PeekParams, PublishParams, SendParams,
-    SubscribeParams, TopicParams, WATCH_MESSAGES,
+    AckParams, DmFilterParams, HelloParams, HistoryParams, LeaseRenewParams, PeekParams,
+    PublishParams, SendParams, SubscribeParams, ThreadParams, TopicParams, WATCH_MESSAGES,
 };
 use peer_proto::glob::GlobSet;
 use peer_proto::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
-use peer_proto::limits::{HISTORY_MAX_LIMIT, MAX_GLOBS, MAX_GLOB_BYTES, PEEK_MAX_ADDRESSES};
+use peer_proto::limits::{
+    HISTORY_MAX_LIMIT, LEASE_DEFAULT_TTL_S, LEASE_MAX_TTL_S, LEASE_REASON_MAX_BYTES, MAX_GLOBS,
+    MAX_GLOB_BYTES, PEEK_MAX_ADDRESSES,
+};
 use peer_proto::method;
 use peer_proto::rpc::Params;
 use peer_proto::{ErrorCode, RpcError};
@@ -43,6 +46,24 @@ pub(crate) enum Call {
     /// Every address is a `home:` address; 1..=[`PEEK_MAX_ADDRESSES`] of
     /// them; `limit` is within 1..=[`HISTORY_MAX_LIMIT`].
     Peek(PeekParams),
+    /// `ttl_s` is within 1..=[`LEASE_MAX_TTL_S`]; 1..=[`MAX_GLOBS`] paths.
+    Lease(LeaseCall),
+    /// `ttl_s` is set, within 1..=[`LEASE_MAX_TTL_S`].
+    LeaseRenew(LeaseRenewParams),
+    /// `None`: every lease of the session.
+    LeaseRelease(Option<Vec<String>>),
+    Leases(Option<GlobSet>),
+    /// `limit` is within 1..=[`HISTORY_MAX_LIMIT`].
+    Thread(ThreadParams),
+}
+
+/// A validated `peer.lease`.
+#[derive(Debug)]
+pub(crate) struct LeaseCall {
+    pub(crate) paths: GlobSet,
+    pub(crate) ttl_s: u64,
+    pub(crate) exclusive: bool,
+    pub(crate) reason: String,
 }
 
 /// What the router needs to order its checks: hello-first applies to every known
@@ -85,6 +106,14 @@ pub(crate) fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
             .required("message_ids", "a list of message ids")
             .map(|message_ids| Call::Ack(AckParams { message_ids })),
         method::PEEK => peek(p),
+        method::THREAD => thread(p),
+        method::LEASE => lease(p),
+        method::LEASE_RENEW => lease_renew(p),
+        method::LEASE_RELEASE => lease_release(p),
+        method::LEASES => p
+            .optional::<String>("path", "a path or glob")
+            .and_then(|path| path.map(|g| globs(vec![g], "path")).transpose())
+            .map(Call::Leases),
         _ => Err(RpcError::new(
             ErrorCode::MethodNotFound,
             format!("unknown method: {method}"),
@@ -235,6 +264,66 @@ fn peek(p: &Params) -> Result<Call, RpcError> {
     Ok(Call::Peek(params))
 }
 
+fn thread(p: &Params) -> Result<Call, RpcError> {
+    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
+    let params = ThreadParams {
+        message_id: p.required("message_id", "a message id")?,
+        limit: p.optional("limit", &limit_rule)?,
+    };
+    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
+        return Err(RpcError::invalid_params(format!(
+            "limit must be {limit_rule}"
+        )));
+    }
+    Ok(Call::Thread(params))
+}
+
+fn ttl(p: &Params) -> Result<u64, RpcError> {
+    let rule = format!("an integer from 1 to {LEASE_MAX_TTL_S}");
+    let ttl = p.optional("ttl_s", &rule)?.unwrap_or(LEASE_DEFAULT_TTL_S);
+    if !(1..=LEASE_MAX_TTL_S).contains(&ttl) {
+        return Err(RpcError::invalid_params(format!("ttl_s must be {rule}")));
+    }
+    Ok(ttl)
+}
+
+fn lease(p: &Params) -> Result<Call, RpcError> {
+    let paths: Vec<String> = p.required("paths", STRINGS)?;
+    if paths.is_empty() {
+        return Err(RpcError::invalid_params("paths must not be empty"));
+    }
+    let reason: String = p.optional("reason", STRING)?.unwrap_or_default();
+    if reason.len() > LEASE_REASON_MAX_BYTES {
+        return Err(RpcError::invalid_params(format!(
+            "reason must be at most {LEASE_REASON_MAX_BYTES} bytes"
+        )));
+    }
+    Ok(Call::Lease(LeaseCall {
+        paths: globs(paths, "paths")?,
+        ttl_s: ttl(p)?,
+        exclusive: p.optional("exclusive", "a boolean")?.unwrap_or(true),
+        reason,
+    }))
+}
+
+fn lease_renew(p: &Params) -> Result<Call, RpcError> {
+    Ok(Call::LeaseRenew(LeaseRenewParams {
+        lease_id: p.required("lease_id", "a lease id")?,
+        ttl_s: Some(ttl(p)?),
+    }))
+}
+
+fn lease_release(p: &Params) -> Result<Call, RpcError> {
+    let ids: Option<Vec<String>> = p.optional("lease_ids", "a list of lease ids")?;
+    let all: bool = p.optional("all", "a boolean")?.unwrap_or(false);
+    match (ids, all) {
+        (Some(_), true) | (None, false) => Err(RpcError::invalid_params(
+            "give either lease_ids or all: true",
+        )),
+        (ids, _) => Ok(Call::LeaseRelease(ids)),
+    }
+}
+
 fn watch(p: &Params) -> Result<Call, RpcError> {
     let include = p.optional::<Vec<String>>("include", STRINGS)?;
     if let Some(bad) = include.iter().flatten().find(|k| *k != WATCH_MESSAGES) {
@@ -365,6 +454,35 @@ mod tests {
         let hello = format!(r#"{{"sid":"sess_abcdefghijklmnop","home":"{home}"}}"#);
         assert_eq!(code("peer.hello", &hello), -32602);
         assert_eq!(code("peer.nope", r#"{}"#), -32601);
+    }
+
+    #[test]
+    fn leases_are_validated() {
+        assert!(matches!(
+            parse_line("peer.lease", r#"{"paths":["src/*"]}"#),
+            Ok(Call::Lease(l)) if l.exclusive && l.ttl_s == LEASE_DEFAULT_TTL_S && l.reason.is_empty()
+        ));
+        assert_eq!(code("peer.lease", r#"{"paths":[]}"#), -32602);
+        assert_eq!(code("peer.lease", r#"{"paths":["a"],"ttl_s":0}"#), -32602);
+        assert_eq!(code("peer.lease", r#"{"paths":["a"],"ttl_s":1e9}"#), -32602);
+        assert_eq!(
+            code("peer.lease", r#"{"paths":["a"],"exclusive":1}"#),
+            -32602
+        );
+        assert_eq!(code("peer.lease_renew", r#"{}"#), -32602);
+        assert_eq!(code("peer.lease_release", r#"{}"#), -32602);
+        assert_eq!(
+            code("peer.lease_release", r#"{"lease_ids":[],"all":true}"#),
+            -32602
+        );
+        assert!(matches!(
+            parse_line("peer.lease_release", r#"{"all":true}"#),
+            Ok(Call::LeaseRelease(None))
+        ));
+        assert!(matches!(
+            parse_line("peer.leases", r#"{}"#),
+            Ok(Call::Leases(None))
+        ));
     }
 
     #[test]

@@ -65,6 +65,11 @@ pub(crate) struct Args {
     #[arg(long, value_name = "MS", default_value_t = config::DEFAULT_DB_BUSY_TIMEOUT_MS,
           value_parser = clap::value_parser!(u32).range(1..=60_000))]
     db_busy_timeout_ms: u32,
+    /// Seconds a path lease outlives its holder's session, waiting for the
+    /// holder to come back with the same sid
+    #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_LEASE_GRACE_SECS,
+          value_parser = clap::value_parser!(u32).range(0..=86_400))]
+    lease_grace_secs: u32,
     /// Log verbosity (logs go to stderr)
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     log_level: LogLevel,
@@ -97,6 +102,7 @@ impl Args {
         c.max_buffered_input_bytes = self.max_buffered_input_bytes;
         c.max_queued_output_bytes = self.max_queued_output_bytes;
         c.first_line_timeout_ms = self.first_line_timeout_ms;
+        c.lease_grace_secs = self.lease_grace_secs;
         c
     }
 }

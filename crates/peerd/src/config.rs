@@ -42,6 +42,13 @@ pub(crate) const ROUTER_QUEUE: usize = 8192;
 pub(crate) const STORE_BATCH: usize = 256;
 /// How often expired history is purged.
 pub(crate) const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
+/// How often leases past their TTL (or their holder's grace) are ended and
+/// announced: a lease ends at most this long after its time is up (it stops
+/// counting in conflicts and listings at once).
+pub(crate) const LEASE_TICK: std::time::Duration = std::time::Duration::from_secs(1);
+/// Seconds a lease outlives its holder's session when the holder does not come
+/// back with the same sid, by default.
+pub(crate) const DEFAULT_LEASE_GRACE_SECS: u32 = 120;
 /// Rows deleted per purge transaction, so a large purge never stalls traffic long.
 pub(crate) const PURGE_CHUNK: usize = 5000;
 
@@ -59,6 +66,7 @@ pub(crate) struct Config {
     pub(crate) max_buffered_input_bytes: usize,
     pub(crate) max_queued_output_bytes: usize,
     pub(crate) first_line_timeout_ms: u32,
+    pub(crate) lease_grace_secs: u32,
 }
 
 impl Config {
@@ -76,6 +84,7 @@ impl Config {
             max_buffered_input_bytes: DEFAULT_MAX_BUFFERED_INPUT_BYTES,
             max_queued_output_bytes: DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
             first_line_timeout_ms: DEFAULT_FIRST_LINE_TIMEOUT_MS,
+            lease_grace_secs: DEFAULT_LEASE_GRACE_SECS,
         }
     }
 

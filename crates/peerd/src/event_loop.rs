@@ -33,6 +33,8 @@ pub(crate) enum Inbound {
     Requeue(Vec<i64>),
     /// Time to purge expired history.
     Purge,
+    /// Time to end leases whose time is up.
+    LeaseTick,
     /// A read done off the event thread: its frames go out in its place.
     ReadDone(ReadDone),
     /// Tell subscribers, close every connection, close the store, then answer.
@@ -82,10 +84,18 @@ pub(crate) async fn run(
             }
         };
         let mut next = Some(first);
+        // A tick that ends no lease needs no transaction.
+        let mut idle_ticks_only = true;
         let mut taken = 0;
         let mut read_bytes = 0;
         while let Some(input) = next.take() {
+            idle_ticks_only &= matches!(input, Inbound::LeaseTick);
             match input {
+                Inbound::LeaseTick => {
+                    let ended = router.handle(Event::Tick, Now::read());
+                    idle_ticks_only &= ended.is_empty();
+                    ops.extend(ended);
+                }
                 Inbound::Open { conn, outbox } => {
                     outboxes.insert(conn, outbox);
                     ops.extend(router.handle(Event::Open(conn), Now::read()));
@@ -124,6 +134,9 @@ pub(crate) async fn run(
             if taken < STORE_BATCH {
                 next = inbound.try_recv().ok();
             }
+        }
+        if idle_ticks_only && ops.is_empty() {
+            continue;
         }
         let bytes = commit(
             &mut store,

@@ -29,6 +29,14 @@ pub(crate) struct LiveStatus {
     pub(crate) topics_subscribed: Vec<String>,
 }
 
+/// A path lease as stored: what is announced, and whose it is.
+#[derive(Debug, Clone)]
+pub(crate) struct StoredLease {
+    pub(crate) info: peer_proto::api::LeaseInfo,
+    pub(crate) sid: String,
+    pub(crate) home: String,
+}
+
 /// One operation, applied in order.
 #[derive(Debug)]
 pub(crate) enum Op {
@@ -83,6 +91,10 @@ pub(crate) enum Op {
     Release(ConnId),
     /// Delete history older than the retention period, as of `now` (Unix seconds).
     Purge { now: f64 },
+    /// Store a lease, or its new expiry.
+    LeaseSave(StoredLease),
+    /// A lease ended.
+    LeaseDelete(String),
 }
 
 /// A read (or, for acks, a settle) whose result only the store can give.
@@ -102,6 +114,8 @@ pub(crate) enum Query {
     Status(LiveStatus),
     /// `peer.ack`: the connection has the DMs `message_ids` and needs them no more.
     Ack { message_ids: Vec<String> },
+    /// `peer.thread`: the reply chain around a message.
+    Thread { message_id: String, limit: u32 },
     /// `peer.peek`: DMs to these addresses still queued or held, read only.
     Peek { addresses: Vec<String>, limit: u32 },
 }

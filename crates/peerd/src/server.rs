@@ -3,7 +3,9 @@
 
 use crate::budget::MemoryBudget;
 use crate::clock::Now;
-use crate::config::{Config, INFLIGHT_BYTES, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH};
+use crate::config::{
+    Config, INFLIGHT_BYTES, LEASE_TICK, PURGE_INTERVAL, ROUTER_QUEUE, SHUTDOWN_FLUSH,
+};
 use crate::connection;
 use crate::event_loop::{self, Inbound};
 use crate::listen;
@@ -37,7 +39,10 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!(socket = %config.socket.display(), state_dir = %config.state_dir.display(), "listening");
 
     let (router_tx, router_rx) = mpsc::channel(ROUTER_QUEUE);
-    let router = Router::new(next_seq, Now::read().mono);
+    let now = Now::read();
+    let mut router = Router::new(next_seq, now.mono);
+    router.set_lease_grace(f64::from(config.lease_grace_secs));
+    router.restore_leases(store.load_leases()?, now);
     let reads_done = router_tx.clone();
     let reader = Reader::start(&config.db_path(), move |done| {
         // Fails only when the event loop has stopped: the read is moot.
@@ -50,6 +55,18 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         loop {
             every.tick().await;
             if purge_tx.send(Inbound::Purge).await.is_err() {
+                return;
+            }
+        }
+    });
+
+    let tick_tx = router_tx.clone();
+    let lease_task = tokio::spawn(async move {
+        let mut every = tokio::time::interval(LEASE_TICK);
+        every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            every.tick().await;
+            if tick_tx.send(Inbound::LeaseTick).await.is_err() {
                 return;
             }
         }
@@ -103,6 +120,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     tracing::info!("shutting down");
     drop(listener);
     purge_task.abort();
+    lease_task.abort();
     stop.cancel();
     let (done_tx, done_rx) = oneshot::channel();
     if router_tx.send(Inbound::Shutdown(done_tx)).await.is_ok() {

@@ -15,7 +15,7 @@
 pub(crate) mod harness;
 
 use crate::support::py01::py01_bin;
-use crate::support::sidecar::{Sidecar, SIDECAR_BIN, TOOLS};
+use crate::support::sidecar::{Sidecar, LEASE_TOOLS, SIDECAR_BIN, THREAD_TOOLS, TOOLS};
 use crate::support::{eventually, home_in, sid, Daemon};
 use harness::*;
 use rmcp::model::Tool;
@@ -28,7 +28,9 @@ use std::time::Duration;
 
 /// The tools that only read (the inbox tools take from the sidecar's own
 /// inbox, which changes nothing outside the session).
-const READ_ONLY: [&str; 6] = [
+const READ_ONLY: [&str; 8] = [
+    "peer_thread",
+    "peer_leases",
     "peer_inbox",
     "peer_await",
     "peer_list_peers",
@@ -157,11 +159,30 @@ fn codex_asks(tool: &Tool) -> bool {
 async fn every_schema_is_portable_and_every_tool_annotated() {
     let d = Daemon::start();
     let s = Sidecar::start(d.socket(), &home_in(d.dir(), "a"), &sid()).await;
-    let tools = s.tools().await;
+    check_tools(&s.tools().await, TOOLS.iter());
+}
+
+/// The same rules for the opt-in groups (`--tools core,leases`).
+#[tokio::test(flavor = "multi_thread")]
+async fn opt_in_tool_groups_follow_the_same_rules() {
+    let d = Daemon::start();
+    let s = Sidecar::builder(d.socket())
+        .identity(&home_in(d.dir(), "a"), &sid())
+        .arg("--tools")
+        .arg("core,leases,threads")
+        .start()
+        .await;
+    let expected = TOOLS.iter().chain(&LEASE_TOOLS).chain(&THREAD_TOOLS);
+    check_tools(&s.tools().await, expected);
+}
+
+/// `tools` are exactly `expected`, each schema portable and each tool
+/// annotated so that Codex runs it without asking.
+fn check_tools<'a>(tools: &[Tool], expected: impl Iterator<Item = &'a &'a str>) {
     let names: BTreeSet<_> = tools.iter().map(|t| t.name.to_string()).collect();
-    assert_eq!(names, TOOLS.iter().map(|t| t.to_string()).collect());
+    assert_eq!(names, expected.map(|t| t.to_string()).collect());
     let mut breaks = Vec::new();
-    for t in &tools {
+    for t in tools {
         breaks.extend(rule_breaks(&t.name, &t.input_schema));
         let a = t
             .annotations

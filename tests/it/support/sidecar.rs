@@ -39,6 +39,12 @@ pub const TOOLS: [&str; 12] = [
     "peer_whoami",
 ];
 
+/// The tools of `--tools leases`.
+pub const LEASE_TOOLS: [&str; 3] = ["peer_lease", "peer_lease_release", "peer_leases"];
+
+/// The tools of `--tools threads`.
+pub const THREAD_TOOLS: [&str; 1] = ["peer_thread"];
+
 /// How long one MCP request may take before the test fails.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a sidecar may take to (re)connect to a daemon: the backoff peaks

@@ -1,5 +1,5 @@
 //! Client sub-commands of `blemees-peerd` for people and scripts: `status`,
-//! `peers`, `topics`, `history`, `send`, `publish`, `watch`. They connect as an
+//! `peers`, `topics`, `leases`, `history`, `send`, `publish`, `watch`. They connect as an
 //! operator (`presence: false`: not listed, nothing announced, no share of home
 //! broadcasts or queues) and exit 0 on success, 1 on a daemon error, 2 on a usage
 //! error (clap) and 3 when no daemon runs at the socket.
@@ -9,8 +9,8 @@ mod render;
 use clap::Subcommand;
 use peer_client::{connect_hello, ClientError, Connection, Notifications};
 use peer_proto::api::{
-    self, HelloParams, HistoryParams, NoParams, PublishParams, SendParams, WatchParams,
-    WATCH_MESSAGES,
+    self, HelloParams, HistoryParams, LeasesParams, NoParams, PublishParams, SendParams,
+    WatchParams, WATCH_MESSAGES,
 };
 use peer_proto::home::canonical_home;
 use peer_proto::method;
@@ -41,6 +41,13 @@ pub(crate) enum Command {
     },
     /// Topics with subscribers or stored messages
     Topics {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Live path leases: holder, globs, exclusive or shared, expiry, reason
+    Leases {
+        /// Only leases whose globs overlap this path or glob
+        path: Option<String>,
         #[arg(long)]
         json: bool,
     },
@@ -169,6 +176,10 @@ async fn execute(command: Command, socket: &Path) -> Result<(), ClientError> {
         Command::Topics { json } => {
             let topics = conn.request::<api::ListTopics>(&NoParams {}).await?;
             print(json, &topics, render::topics);
+        }
+        Command::Leases { path, json } => {
+            let leases = conn.request::<api::Leases>(&LeasesParams { path }).await?;
+            print(json, &leases, render::leases);
         }
         Command::History {
             address,

@@ -225,6 +225,46 @@ pub(crate) fn topics(result: &Value) -> String {
     table(&["TOPIC", "SUBSCRIBERS", "LAST MESSAGE"], rows)
 }
 
+pub(crate) fn leases(result: &Value) -> String {
+    let rows: Vec<Vec<String>> = result["leases"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            let holder = match l["alias"].as_str() {
+                Some(alias) => format!("{} ({alias})", text(&l["holder"], "?")),
+                None => text(&l["holder"], "?"),
+            };
+            let paths: Vec<String> = l["paths"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(|p| text(p, "?"))
+                .collect();
+            let kind = if l["exclusive"].as_bool() == Some(true) {
+                "exclusive"
+            } else {
+                "shared"
+            };
+            vec![
+                text(&l["lease_id"], "?"),
+                holder,
+                paths.join(" "),
+                kind.to_owned(),
+                local(l["expires"].as_f64(), "%Y-%m-%d %H:%M:%S"),
+                text(&l["reason"], ""),
+            ]
+        })
+        .collect();
+    if rows.is_empty() {
+        return "(no leases)".to_owned();
+    }
+    table(
+        &["LEASE", "HOLDER", "PATHS", "KIND", "EXPIRES", "REASON"],
+        rows,
+    )
+}
+
 pub(crate) fn sent(r: &Value) -> String {
     let id = text(&r["message_id"], "?");
     match r["queued"].as_bool() {

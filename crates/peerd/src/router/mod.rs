@@ -11,8 +11,10 @@
 //! thread, and every other client with it, down.
 //!
 //! The handlers are split by concern: [`sessions`] (hello, aliases, DM filters,
-//! presence), [`messages`] (DMs and publishes), [`topics`] and [`watchers`].
+//! presence), [`messages`] (DMs and publishes), [`topics`], [`watchers`] and
+//! [`leases`] (path leases).
 
+mod leases;
 mod messages;
 mod sessions;
 mod topics;
@@ -59,6 +61,8 @@ pub(crate) enum Event {
     },
     /// The connection stopped reading (EOF, error, overflow).
     Closed(ConnId),
+    /// Time passes: leases whose time is up end.
+    Tick,
 }
 
 /// One connection as the router knows it.
@@ -84,6 +88,11 @@ pub(crate) struct Router {
     started: Instant,
     /// Changes of the batch in progress, undone if it fails to commit.
     journal: Vec<Undo>,
+    /// Path leases by id, including those whose time is up but that the
+    /// next tick has yet to end.
+    leases: BTreeMap<String, leases::Held>,
+    /// Seconds a lease outlives its holder's session.
+    lease_grace_s: f64,
 }
 
 /// A request's operations, or the error to answer it with.
@@ -127,6 +136,8 @@ impl Router {
             next_seq,
             started,
             journal: Vec::new(),
+            leases: BTreeMap::new(),
+            lease_grace_s: f64::from(crate::config::DEFAULT_LEASE_GRACE_SECS),
         }
     }
 
@@ -157,6 +168,7 @@ impl Router {
                 ops
             }
             Event::Closed(conn) => self.closed(conn, now),
+            Event::Tick => self.expire_leases(now),
         }
     }
 
@@ -224,6 +236,18 @@ impl Router {
                     message_ids: params.message_ids,
                 },
             }]),
+            Call::Thread(params) => Ok(vec![Op::Answer {
+                to: conn,
+                id,
+                query: Query::Thread {
+                    limit: params.limit(),
+                    message_id: params.message_id,
+                },
+            }]),
+            Call::Lease(params) => self.lease(conn, id, params, now),
+            Call::LeaseRenew(params) => self.lease_renew(conn, id, params, now),
+            Call::LeaseRelease(ids) => self.lease_release(conn, id, ids, now),
+            Call::Leases(path) => self.list_leases(conn, id, path, now),
             Call::Status => {
                 let live = LiveStatus {
                     uptime_s: now.mono.duration_since(self.started).as_secs_f64(),

@@ -123,6 +123,7 @@ impl Router {
             ops.extend(self.broadcast(Some(conn), method::PEER_JOINED, &joined));
         }
         self.by_sid.insert(session.sid.clone(), conn);
+        self.leases_return(&session.sid, &session.home, now);
         let result = HelloResult {
             features: feature::ALL.iter().map(|f| f.to_string()).collect(),
             peer_id: session.peer_id.clone(),
@@ -248,6 +249,7 @@ impl Router {
         let mut ops = Vec::new();
         if let Some(s) = session {
             self.forget_session(conn, &s);
+            self.leases_orphan(&s.sid, &s.home, now);
             if s.presence {
                 ops.extend(self.broadcast(None, method::PEER_LEFT, &s.presence(now)));
             }

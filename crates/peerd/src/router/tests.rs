@@ -323,3 +323,138 @@ fn a_rolled_back_batch_leaves_no_trace() {
     h.call(3, "peer.publish", json!({"topic": "kept", "body": 2}));
     assert_eq!(h.result(3)["result"]["subscribers"], 1);
 }
+
+/// The message ops on `topic:leases`: their `event`s in order.
+fn lease_events(h: &mut Harness) -> Vec<String> {
+    let events = h
+        .ops
+        .iter()
+        .filter_map(|op| match op {
+            Op::Insert { message, .. } if message.to == "topic:leases" => {
+                let body: Value = serde_json::from_str(message.body.get()).unwrap();
+                Some(body["event"].as_str().unwrap().to_owned())
+            }
+            _ => None,
+        })
+        .collect();
+    h.ops.clear();
+    events
+}
+
+#[test]
+fn exclusive_leases_refuse_overlaps_and_shared_ones_report_them() {
+    let mut h = Harness::new();
+    h.hello(1, A, "~/p");
+    h.hello(2, B, "~/p");
+    h.call(
+        1,
+        "peer.lease",
+        json!({"paths": ["src/*"], "reason": "refactor"}),
+    );
+    let r = h.result(1)["result"].clone();
+    assert_eq!(r["granted"], true);
+    assert_eq!(r["lease"]["holder"], format!("home:~/p#{A}"));
+    assert!(r["lease"]["lease_id"]
+        .as_str()
+        .unwrap()
+        .starts_with("lease_"));
+    assert_eq!(lease_events(&mut h), ["granted"]);
+    // B's exclusive lease on an overlapping glob is refused, naming A's.
+    h.call(2, "peer.lease", json!({"paths": ["*.rs"], "ttl_s": 60}));
+    let r = h.result(2)["result"].clone();
+    assert_eq!(r["granted"], false);
+    assert_eq!(r["lease"], Value::Null);
+    assert_eq!(r["conflicts"][0]["reason"], "refactor");
+    assert_eq!(r["conflicts"][0]["paths"], json!(["src/*"]));
+    assert!(lease_events(&mut h).is_empty());
+    // A disjoint one is granted; a shared overlapping one is granted with
+    // its conflict reported.
+    h.call(2, "peer.lease", json!({"paths": ["docs/*"]}));
+    assert_eq!(h.result(2)["result"]["granted"], true);
+    h.call(
+        2,
+        "peer.lease",
+        json!({"paths": ["src/a.rs"], "exclusive": false}),
+    );
+    let r = h.result(2)["result"].clone();
+    assert_eq!(r["granted"], true);
+    assert_eq!(r["conflicts"].as_array().unwrap().len(), 1);
+    // A's own leases never conflict with each other.
+    h.call(
+        1,
+        "peer.lease",
+        json!({"paths": ["src/lib.rs"], "exclusive": false}),
+    );
+    assert_eq!(h.result(1)["result"]["conflicts"], json!([]));
+    h.call(1, "peer.leases", json!({"path": "src/a.rs"}));
+    // src/* and the shared src/a.rs; not src/lib.rs.
+    assert_eq!(h.result(1)["result"]["leases"].as_array().unwrap().len(), 2);
+    h.call(1, "peer.leases", json!({}));
+    assert_eq!(h.result(1)["result"]["leases"].as_array().unwrap().len(), 4);
+}
+
+#[test]
+fn leases_renew_release_and_expire_on_time() {
+    let mut h = Harness::new();
+    h.hello(1, A, "~/p");
+    h.hello(2, B, "~/p");
+    h.call(1, "peer.lease", json!({"paths": ["a"], "ttl_s": 10}));
+    let id = h.result(1)["result"]["lease"]["lease_id"].clone();
+    h.call(1, "peer.lease", json!({"paths": ["b"], "ttl_s": 10}));
+    h.frames(1);
+    // Only the holder renews.
+    h.call(2, "peer.lease_renew", json!({"lease_id": id, "ttl_s": 30}));
+    assert_eq!(h.result(2)["error"]["code"], -32602);
+    h.call(1, "peer.lease_renew", json!({"lease_id": id, "ttl_s": 30}));
+    let expires = h.result(1)["result"]["lease"]["expires"].as_f64().unwrap();
+    assert!((expires - (h.now.unix + 30.0)).abs() < 1e-6);
+    lease_events(&mut h);
+    // Past b's TTL it no longer counts, and the tick ends it.
+    h.now.unix += 11.0;
+    h.call(2, "peer.lease", json!({"paths": ["b"]}));
+    assert_eq!(h.result(2)["result"]["granted"], true);
+    let ops = h.router.handle(Event::Tick, h.now);
+    h.apply(ops);
+    assert_eq!(lease_events(&mut h), ["granted", "expired"]);
+    // Releasing all of A's.
+    h.call(1, "peer.lease_release", json!({"all": true}));
+    assert_eq!(h.result(1)["result"]["released"], json!([id]));
+    assert_eq!(lease_events(&mut h), ["released"]);
+    h.call(1, "peer.leases", json!({}));
+    assert_eq!(h.result(1)["result"]["leases"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn a_lease_waits_the_grace_period_for_its_holder() {
+    let mut h = Harness::new();
+    h.router.set_lease_grace(5.0);
+    h.hello(1, A, "~/p");
+    h.hello(2, B, "~/p");
+    h.call(1, "peer.lease", json!({"paths": ["a"]}));
+    h.frames(1);
+    h.close(1);
+    // Back within the grace with the same sid: the lease stays.
+    h.now.unix += 4.0;
+    h.hello(3, A, "~/p");
+    h.now.unix += 4.0;
+    let ops = h.router.handle(Event::Tick, h.now);
+    assert!(ops.is_empty());
+    h.call(2, "peer.lease", json!({"paths": ["a"]}));
+    assert_eq!(h.result(2)["result"]["granted"], false);
+    // Gone for longer than the grace: it ends.
+    h.close(3);
+    h.now.unix += 5.5;
+    h.call(2, "peer.lease", json!({"paths": ["a"]}));
+    assert_eq!(h.result(2)["result"]["granted"], true);
+}
+
+#[test]
+fn a_failed_batch_takes_its_lease_back() {
+    let mut h = Harness::new();
+    h.hello(1, A, "~/p");
+    h.router.settle();
+    h.call(1, "peer.lease", json!({"paths": ["a"]}));
+    h.router.roll_back();
+    h.call(1, "peer.leases", json!({}));
+    assert_eq!(h.result(1)["result"]["leases"], json!([]));
+}

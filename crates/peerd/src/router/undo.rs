@@ -6,6 +6,7 @@
 //! Connections opening and closing are facts of the sockets, not of the
 //! batch, and are never undone.
 
+use super::leases::Held;
 use super::watchers::Watch;
 use super::Router;
 use crate::outbox::ConnId;
@@ -32,6 +33,12 @@ pub(super) enum Undo {
         conn: ConnId,
         previous: Option<Watch>,
     },
+    /// Lease `id` was granted (`previous` None) or renewed.
+    LeasePut { id: String, previous: Option<Held> },
+    /// A lease ended.
+    LeaseGone(Held),
+    /// Lease `id`'s holder came back; it had been gone since `previous`.
+    LeaseOrphan { id: String, previous: Option<f64> },
 }
 
 impl Router {
@@ -89,6 +96,18 @@ impl Router {
                 if let Some(session) = self.live_session(conn) {
                     session.subscriptions.insert(topic.clone());
                     self.subscribers.entry(topic).or_default().insert(conn);
+                }
+            }
+            Undo::LeasePut { id, previous } => match previous {
+                Some(held) => self.restore_lease(held),
+                None => {
+                    self.leases.remove(&id);
+                }
+            },
+            Undo::LeaseGone(held) => self.restore_lease(held),
+            Undo::LeaseOrphan { id, previous } => {
+                if let Some(h) = self.leases.get_mut(&id) {
+                    h.orphaned = previous;
                 }
             }
             Undo::Watch { conn, previous } => {

@@ -7,6 +7,7 @@ use peer_proto::identity::message_id_seq;
 use peer_proto::Message;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde_json::value::RawValue;
+use std::collections::{BTreeSet, HashSet, VecDeque};
 
 /// Where a DM stands; topic messages are always [`State::Done`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,6 +215,59 @@ pub(crate) fn history(
     ))?;
     let rows = stmt.query_map(params![to, anchor, limit, until], message)?;
     rows.collect()
+}
+
+/// The conversation around `message_id`: its root (followed up through
+/// `reply_to` while the answered message is stored), then every stored reply
+/// to the root or to a reply, breadth first; at most `limit` messages, in
+/// `seq` order. Empty when the message is not stored.
+pub(crate) fn thread(
+    c: &Connection,
+    message_id: &str,
+    limit: u32,
+) -> rusqlite::Result<Vec<Message>> {
+    let limit = limit as usize;
+    let Some(start) = seq_of(c, message_id)? else {
+        return Ok(Vec::new());
+    };
+    let mut answers = c.prepare_cached("SELECT reply_to FROM messages WHERE seq = ?1")?;
+    let (mut root, mut climbed) = (start, HashSet::from([start]));
+    while climbed.len() < limit {
+        let parent: Option<String> = answers.query_row([root], |r| r.get(0))?;
+        match parent.map(|p| seq_of(c, &p)).transpose()?.flatten() {
+            Some(p) if climbed.insert(p) => root = p,
+            _ => break,
+        }
+    }
+    let mut id_of = c.prepare_cached("SELECT message_id FROM messages WHERE seq = ?1")?;
+    let mut replies =
+        c.prepare_cached("SELECT seq, message_id FROM messages WHERE reply_to = ?1 ORDER BY seq")?;
+    let mut found = BTreeSet::from([root]);
+    let mut queue = VecDeque::from([id_of.query_row([root], |r| r.get::<_, String>(0))?]);
+    'walk: while let Some(id) = queue.pop_front() {
+        let rows = replies.query_map([&id], |r| Ok((r.get::<_, i64>(0)?, r.get(1)?)))?;
+        for row in rows {
+            let (seq, reply_id): (i64, String) = row?;
+            if found.len() >= limit {
+                break 'walk;
+            }
+            if found.insert(seq) {
+                queue.push_back(reply_id);
+            }
+        }
+    }
+    // The start and its ancestors, should the walk down have stopped short.
+    let mut seqs: Vec<i64> = found.into_iter().collect();
+    for seq in climbed {
+        if !seqs.contains(&seq) && seqs.len() < limit {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    let mut one = c.prepare_cached(&format!("SELECT {COLUMNS} FROM messages WHERE seq = ?1"))?;
+    seqs.iter()
+        .map(|seq| one.query_row([seq], message))
+        .collect()
 }
 
 /// DMs to any of `addresses` that nobody has read yet (queued, or held for an

@@ -25,7 +25,7 @@ use identity::DbFile;
 use reader::{Read, ReadJob};
 
 use crate::config::{Config, PURGE_CHUNK};
-use crate::op::{Kind, LiveStatus, Op, Query, ReplyId};
+use crate::op::{Kind, LiveStatus, Op, Query, ReplyId, StoredLease};
 use crate::outbox::{ConnId, Out};
 use crate::outboxes::Outboxes;
 use crate::{private_dir, trust};
@@ -117,6 +117,30 @@ impl Store {
             _checkpointer: checkpointer,
         };
         Ok((store, next_seq))
+    }
+
+    /// The path leases stored by the last run (the router decides which are
+    /// still alive). A row that does not read back is logged and skipped.
+    pub(crate) fn load_leases(&self) -> anyhow::Result<Vec<StoredLease>> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT sid, home, info FROM leases ORDER BY lease_id")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?;
+        let mut leases = Vec::new();
+        for row in rows {
+            let (sid, home, info) = row?;
+            match serde_json::from_str(&info) {
+                Ok(info) => leases.push(StoredLease { info, sid, home }),
+                Err(e) => tracing::warn!("skipping a stored lease that does not read: {e}"),
+            }
+        }
+        Ok(leases)
     }
 
     /// Whether an expired-history purge has more chunks to delete.
@@ -496,6 +520,23 @@ impl Apply<'_> {
             }
             Op::Requeue(seqs) => db::requeue(tx, &seqs)?,
             Op::Release(conn) => db::requeue(tx, &self.acks.release(conn))?,
+            Op::LeaseSave(lease) => {
+                let info = serde_json::to_string(&lease.info)?;
+                tx.execute(
+                    "INSERT OR REPLACE INTO leases (lease_id, sid, home, expires, info)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    rusqlite::params![
+                        lease.info.lease_id,
+                        lease.sid,
+                        lease.home,
+                        lease.info.expires,
+                        info
+                    ],
+                )?;
+            }
+            Op::LeaseDelete(id) => {
+                tx.execute("DELETE FROM leases WHERE lease_id = ?1", [id])?;
+            }
             Op::Purge { now } => {
                 let cutoff = now - self.limits.retention_s;
                 let deleted = db::purge_before(tx, cutoff, PURGE_CHUNK)?;
@@ -527,6 +568,11 @@ impl Apply<'_> {
                     };
                     self.outgoing.read(to, read);
                 }
+            }
+            Query::Thread { message_id, limit } => {
+                let messages = db::thread(self.tx, &message_id, limit)?;
+                self.outgoing
+                    .respond(to, id, &peer_proto::api::HistoryResult { messages });
             }
             Query::Peek { addresses, limit } => {
                 let messages = db::unread(self.tx, &addresses, limit)?;

@@ -42,6 +42,17 @@ const MIGRATIONS: &[&str] = &[
         key   TEXT PRIMARY KEY,
         value INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 2: path leases [ext]; `info` is the lease as announced (JSON).
+    "CREATE TABLE leases (
+        lease_id TEXT PRIMARY KEY,
+        sid      TEXT NOT NULL,
+        home     TEXT NOT NULL,
+        expires  REAL NOT NULL,
+        info     TEXT NOT NULL
+     ) WITHOUT ROWID;",
+    // 3: replies by the message they answer (peer.thread) [ext]; partial, so
+    // messages that answer nothing cost no index write.
+    "CREATE INDEX messages_by_reply ON messages(reply_to) WHERE reply_to IS NOT NULL;",
 ];
 
 /// The schema version this build writes.
