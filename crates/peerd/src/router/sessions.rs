@@ -146,7 +146,6 @@ impl Router {
     ) -> Outcome {
         let session = self.session(conn)?;
         let previous = session.alias.clone();
-        let old_address = session.alias_address();
         let filter = session.dm_filter.clone();
         let new_address = alias.as_ref().map(|a| session_address(&session.home, a));
         if let Some(addr) = &new_address {
@@ -158,12 +157,8 @@ impl Router {
                 ));
             }
         }
-        if let Some(old) = old_address {
-            self.aliases.remove(&old);
-        }
         let mut ops = Vec::new();
         if let Some(addr) = new_address {
-            self.aliases.insert(addr.clone(), conn);
             if alias != previous {
                 ops.push(Op::Drain {
                     to: conn,
@@ -172,8 +167,8 @@ impl Router {
                 });
             }
         }
+        self.assign_alias(conn, alias.clone());
         let session = self.session_mut(conn)?;
-        session.alias = alias.clone();
         let changed = Presence {
             previous: Some(previous.clone()),
             ..session.presence(now)
@@ -182,6 +177,22 @@ impl Router {
         ops.extend(self.broadcast(None, method::ALIAS_CHANGED, &changed));
         ops.extend(respond(conn, id, &SetAliasResult { alias, ok: true }));
         Ok(ops)
+    }
+
+    /// Gives `conn`'s session the alias `alias` (or none), moving its entry
+    /// in the alias index; returns the alias it had. Nothing if the session is
+    /// gone (an undo after it closed in the same batch).
+    pub(super) fn assign_alias(&mut self, conn: ConnId, alias: Option<String>) -> Option<String> {
+        let session = self.conns.get_mut(&conn)?.session.as_mut()?;
+        let previous = std::mem::replace(&mut session.alias, alias.clone());
+        let home = session.home.clone();
+        if let Some(old) = &previous {
+            self.aliases.remove(&session_address(&home, old));
+        }
+        if let Some(new) = alias {
+            self.aliases.insert(session_address(&home, &new), conn);
+        }
+        previous
     }
 
     pub(super) fn set_dm_filter(

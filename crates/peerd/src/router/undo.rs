@@ -10,7 +10,6 @@ use super::leases::Held;
 use super::watchers::Watch;
 use super::Router;
 use crate::outbox::ConnId;
-use peer_proto::address::session_address;
 use peer_proto::glob::GlobSet;
 
 /// One change of the batch in progress, as much as it takes to undo it.
@@ -69,17 +68,7 @@ impl Router {
                 }
             }
             Undo::Alias { conn, previous } => {
-                let Some(session) = self.live_session(conn) else {
-                    return;
-                };
-                let now = std::mem::replace(&mut session.alias, previous.clone());
-                let home = session.home.clone();
-                if let Some(alias) = now {
-                    self.aliases.remove(&session_address(&home, &alias));
-                }
-                if let Some(alias) = previous {
-                    self.aliases.insert(session_address(&home, &alias), conn);
-                }
+                self.assign_alias(conn, previous);
             }
             Undo::DmFilter { conn, previous } => {
                 if let Some(session) = self.live_session(conn) {
