@@ -38,8 +38,7 @@ pub(crate) struct Checkpointer {
 
 impl Checkpointer {
     pub(crate) fn start(db_path: &Path) -> anyhow::Result<Checkpointer> {
-        let mut wal = db_path.as_os_str().to_owned();
-        wal.push("-wal");
+        let wal = super::db_file(db_path, "-wal");
         let conn = Connection::open(db_path)
             .with_context(|| format!("opening {} for checkpoints", db_path.display()))?;
         conn.pragma_update(None, "busy_timeout", RESTART_PATIENCE_MS)?;
@@ -71,7 +70,7 @@ impl Checkpointer {
 /// 100 MiB log here), so it is kept for a writer that never lets a passive
 /// checkpoint catch up; a log copied whole is reused from its start by the
 /// next commit anyway.
-fn checkpoint(conn: &Connection, wal: &std::ffi::OsStr) -> rusqlite::Result<()> {
+fn checkpoint(conn: &Connection, wal: &Path) -> rusqlite::Result<()> {
     // (busy, frames in the log, frames copied)
     let (log, copied): (i64, i64) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
         Ok((r.get(1)?, r.get(2)?))

@@ -37,7 +37,7 @@ use rusqlite::Connection;
 use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// The open database and what the operations need beside it.
 pub(crate) struct Store {
@@ -258,18 +258,25 @@ impl Store {
 /// Makes the database and its WAL and shared-memory files `0600`: files made
 /// by an older version were `0644`. New ones are created so under the
 /// daemon's umask.
-fn private_files(db: &std::path::Path) {
+fn private_files(db: &Path) {
     use std::os::unix::fs::PermissionsExt;
     for suffix in ["", "-wal", "-shm"] {
-        let mut path = db.as_os_str().to_owned();
-        path.push(suffix);
+        let path = db_file(db, suffix);
         let private = std::fs::Permissions::from_mode(0o600);
         if let Err(e) = std::fs::set_permissions(&path, private) {
             if e.kind() != std::io::ErrorKind::NotFound {
-                tracing::warn!("cannot make {} private: {e}", path.to_string_lossy());
+                tracing::warn!("cannot make {} private: {e}", path.display());
             }
         }
     }
+}
+
+/// The database's own file (`suffix` empty) or one SQLite keeps beside it
+/// (`-wal`, `-shm`).
+pub(crate) fn db_file(db: &Path, suffix: &str) -> PathBuf {
+    let mut path = db.as_os_str().to_owned();
+    path.push(suffix);
+    PathBuf::from(path)
 }
 
 /// What became of a batch.
@@ -663,11 +670,8 @@ impl Apply<'_> {
         names.extend(live.topics_subscribed);
         let db_bytes: u64 = ["", "-wal"]
             .iter()
-            .filter_map(|suffix| {
-                let mut p = self.limits.db_path.clone().into_os_string();
-                p.push(suffix);
-                std::fs::metadata(p).ok().map(|m| m.len())
-            })
+            .filter_map(|suffix| std::fs::metadata(db_file(&self.limits.db_path, suffix)).ok())
+            .map(|m| m.len())
             .sum();
         Ok(StatusResult {
             connections: live.connections,
