@@ -106,20 +106,7 @@ pub(crate) fn check_private_dir(dir: &Path) -> std::io::Result<()> {
 
 /// The preview of a message body.
 pub(crate) fn preview(body: &serde_json::Value) -> String {
-    let text = match body {
-        serde_json::Value::String(s) => s.clone(),
-        other => other.to_string(),
-    };
-    let flat: String = text
-        .chars()
-        .map(|c| if c.is_control() { ' ' } else { c })
-        .collect();
-    if flat.chars().count() <= PREVIEW_CHARS {
-        return flat;
-    }
-    let mut cut: String = flat.chars().take(PREVIEW_CHARS - 1).collect();
-    cut.push('…');
-    cut
+    peer_proto::text::preview(body, PREVIEW_CHARS)
 }
 
 /// The peek socket of a running sidecar; removed on drop.

@@ -18,6 +18,7 @@ pub mod message;
 pub mod method;
 pub mod paths;
 pub mod rpc;
+pub mod text;
 
 pub use address::{Address, HomeAddress};
 pub use error::{ErrorCode, RpcError};

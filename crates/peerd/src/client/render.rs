@@ -3,11 +3,12 @@
 
 use jiff::tz::TimeZone;
 use jiff::Timestamp;
+use peer_proto::text::printable;
 use serde_json::Value;
 use std::fmt::Write;
 
-/// Longest body preview in a message line, in characters.
-pub(crate) const PREVIEW_CHARS: usize = 120;
+/// Longest body preview in a message line, in characters, its `…` included.
+pub(crate) const PREVIEW_CHARS: usize = 121;
 
 /// ANSI colours for a terminal, or none.
 pub(crate) struct Style {
@@ -48,37 +49,14 @@ fn local(ts: Option<f64>, format: &str) -> String {
     }
 }
 
-/// `text` safe to print on a terminal, on one line: whitespace controls
-/// become spaces, and every other control character (ESC starts the sequences
-/// that move the cursor, rewrite the title or the clipboard) and every
-/// bidirectional override (which reorders what is shown) becomes `�`. Homes,
-/// aliases, topic names and bodies all come from peers.
-pub(crate) fn printable(text: &str) -> String {
-    text.chars()
-        .map(|c| match c {
-            '\t' | '\n' | '\r' => ' ',
-            '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' => '�',
-            c if c.is_control() => '�',
-            c => c,
-        })
-        .collect()
-}
-
 /// A peer-controlled string member of `v`, printable, or `missing`.
 fn text(v: &Value, missing: &str) -> String {
     v.as_str().map_or_else(|| missing.to_owned(), printable)
 }
 
-/// A body on one line, strings without quotes, cut at [`PREVIEW_CHARS`].
+/// A body on one line, cut to [`PREVIEW_CHARS`].
 pub(crate) fn preview(body: &Value) -> String {
-    let one_line = match body {
-        Value::String(s) => printable(s),
-        other => printable(&other.to_string()),
-    };
-    match one_line.char_indices().nth(PREVIEW_CHARS) {
-        Some((cut, _)) => format!("{}…", &one_line[..cut]),
-        None => one_line,
-    }
+    peer_proto::text::preview(body, PREVIEW_CHARS)
 }
 
 /// `from (alias) → to  body`, the core of every message line.
@@ -291,7 +269,7 @@ mod tests {
         assert_eq!(preview(&json!("hi\nthere")), "hi there");
         assert_eq!(preview(&json!({"a": 1})), r#"{"a":1}"#);
         let long = preview(&json!("é".repeat(500)));
-        assert_eq!(long.chars().count(), PREVIEW_CHARS + 1);
+        assert_eq!(long.chars().count(), PREVIEW_CHARS);
         assert!(long.ends_with('…'));
     }
 
