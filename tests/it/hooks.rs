@@ -574,13 +574,37 @@ fn check_stop_transcript(host: &str, t: &Value, out: &hosts::Output) {
 }
 
 fn claude(bin: &Path, w: &World, model: &Model, args: &[&str]) -> Command {
-    let mut cmd = host_command(&bin.join("claude"), &w.home, &w.project);
-    cmd.args(args)
-        .env("ANTHROPIC_BASE_URL", model.url())
-        .env("ANTHROPIC_API_KEY", "sk-scripted")
-        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-        .env("DISABLE_AUTOUPDATER", "1");
-    cmd
+    hosts::claude_command(bin, &w.home, &w.project, model, args)
+}
+
+/// A DM to the tester, whose answer arrives while the agent works: the
+/// inbox call waits until the agent's requests say an unread message from
+/// the tester is waiting (told on a tool call, not by the Stop hook).
+fn told_meanwhile_script(tester: &str) -> Value {
+    json!({
+        "steps": [
+            {"tool": "peer_send", "args": {"to": tester, "body": "ping"},
+             "expect": {"error": false, "contains": ["\"delivered\":1"]}},
+            {"tool": "peer_whoami", "args": {}, "expect": {"error": false, "contains": ["\"connected\":true"]}},
+            {"tool": "peer_inbox", "args": {"limit": 10}, "gate": "unread peer message waiting, from tester",
+             "idle": "NOT TOLD", "expect": {"error": false, "contains": ["\"answer\":\"pong\""]}},
+        ],
+        "final": "TOLD AND READ",
+    })
+}
+
+/// `claude -p` as the hook scenarios run it: one prompt, our tools allowed,
+/// the result as JSON.
+fn claude_p(bin: &Path, w: &World, model: &Model) -> Command {
+    let args = [
+        "-p",
+        "Work with your peers.",
+        "--allowedTools",
+        "mcp__peer",
+        "--output-format",
+        "json",
+    ];
+    claude(bin, w, model, &args)
 }
 
 fn claude_setup(bin: &Path, w: &World, model: &Model) {
@@ -603,22 +627,7 @@ fn claude_code_stop_hook_wakes_the_agent_for_a_waiting_dm() {
     let id = w.dm_from_b("wake up, A: the build is red");
     let model = Model::start(&stop_script("before you stop"));
     claude_setup(&bin, &w, &model);
-    let out = hosts::run(
-        claude(
-            &bin,
-            &w,
-            &model,
-            &[
-                "-p",
-                "Work with your peers.",
-                "--allowedTools",
-                "mcp__peer",
-                "--output-format",
-                "json",
-            ],
-        ),
-        HOST_TIMEOUT,
-    );
+    let out = hosts::run(claude_p(&bin, &w, &model), HOST_TIMEOUT);
     let t = model.assert_played("claude -p", &out);
     check_stop_transcript("Claude Code", &t, &out);
     let result: Value =
@@ -634,34 +643,9 @@ fn claude_code_is_told_on_its_next_tool_call_about_a_dm_that_arrived_meanwhile()
     let Some(bin) = hosts_bin() else { return };
     let w = World::new();
     let tester = hosts::Tester::start(&w.d, &home_in(w.d.dir(), "other"), "tester");
-    let script = json!({
-        "steps": [
-            {"tool": "peer_send", "args": {"to": tester.address, "body": "ping"},
-             "expect": {"error": false, "contains": ["\"delivered\":1"]}},
-            {"tool": "peer_whoami", "args": {}, "expect": {"error": false, "contains": ["\"connected\":true"]}},
-            {"tool": "peer_inbox", "args": {"limit": 10}, "gate": "unread peer message waiting, from tester",
-             "idle": "NOT TOLD", "expect": {"error": false, "contains": ["\"answer\":\"pong\""]}},
-        ],
-        "final": "TOLD AND READ",
-    });
-    let model = Model::start(&script);
+    let model = Model::start(&told_meanwhile_script(&tester.address));
     claude_setup(&bin, &w, &model);
-    let out = hosts::run(
-        claude(
-            &bin,
-            &w,
-            &model,
-            &[
-                "-p",
-                "Work with your peers.",
-                "--allowedTools",
-                "mcp__peer",
-                "--output-format",
-                "json",
-            ],
-        ),
-        HOST_TIMEOUT,
-    );
+    let out = hosts::run(claude_p(&bin, &w, &model), HOST_TIMEOUT);
     let t = model.assert_played("claude -p", &out);
     assert_eq!(
         t["idled"], 0,
@@ -690,22 +674,7 @@ fn claude_code_is_told_at_the_prompt() {
     w.dm_from_b("wake up, A: the build is red");
     let model = Model::start(&prompt_script());
     claude_setup(&bin, &w, &model);
-    let out = hosts::run(
-        claude(
-            &bin,
-            &w,
-            &model,
-            &[
-                "-p",
-                "Work with your peers.",
-                "--allowedTools",
-                "mcp__peer",
-                "--output-format",
-                "json",
-            ],
-        ),
-        HOST_TIMEOUT,
-    );
+    let out = hosts::run(claude_p(&bin, &w, &model), HOST_TIMEOUT);
     let t = model.assert_played("claude -p", &out);
     assert_eq!(t["idled"], 0, "told in the first request\n{t}\n{out}");
     assert_eq!(t["turns"], 2, "{t}");
@@ -764,17 +733,7 @@ fn codex_is_told_on_its_next_tool_call_about_a_dm_that_arrived_meanwhile() {
     let Some(bin) = hosts_bin() else { return };
     let w = World::new();
     let tester = hosts::Tester::start(&w.d, &home_in(w.d.dir(), "other"), "tester");
-    let script = json!({
-        "steps": [
-            {"tool": "peer_send", "args": {"to": tester.address, "body": "ping"},
-             "expect": {"error": false, "contains": ["\"delivered\":1"]}},
-            {"tool": "peer_whoami", "args": {}, "expect": {"error": false, "contains": ["\"connected\":true"]}},
-            {"tool": "peer_inbox", "args": {"limit": 10}, "gate": "unread peer message waiting, from tester",
-             "idle": "NOT TOLD", "expect": {"error": false, "contains": ["\"answer\":\"pong\""]}},
-        ],
-        "final": "TOLD AND READ",
-    });
-    let model = Model::start(&script);
+    let model = Model::start(&told_meanwhile_script(&tester.address));
     let codex_home = codex_home(&w, &model);
     w.install_hooks(&["--codex"], &[("CODEX_HOME", &codex_home)]);
     let out = hosts::run(codex_exec(&bin, &w, &codex_home), HOST_TIMEOUT);

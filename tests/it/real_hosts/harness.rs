@@ -133,6 +133,24 @@ pub fn host_command(program: &Path, home: &Path, cwd: &Path) -> Command {
     cmd
 }
 
+/// Claude Code from `bin` with `args`, in `cwd` with the private `home`,
+/// talking to the scripted `model` only.
+pub fn claude_command(
+    bin: &Path,
+    home: &Path,
+    cwd: &Path,
+    model: &Model,
+    args: &[&str],
+) -> Command {
+    let mut cmd = host_command(&bin.join("claude"), home, cwd);
+    cmd.args(args)
+        .env("ANTHROPIC_BASE_URL", model.url())
+        .env("ANTHROPIC_API_KEY", "sk-scripted")
+        .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
+        .env("DISABLE_AUTOUPDATER", "1");
+    cmd
+}
+
 /// What a finished process left.
 pub struct Output {
     pub status: Option<std::process::ExitStatus>,

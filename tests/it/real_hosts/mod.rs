@@ -447,13 +447,7 @@ impl World {
 
     /// Claude Code with `args`, talking to `model`.
     fn claude(&self, bin: &Path, model: &Model, args: &[&str]) -> Command {
-        let mut cmd = self.host(bin, "claude");
-        cmd.args(args)
-            .env("ANTHROPIC_BASE_URL", model.url())
-            .env("ANTHROPIC_API_KEY", "sk-scripted")
-            .env("CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC", "1")
-            .env("DISABLE_AUTOUPDATER", "1");
-        cmd
+        claude_command(bin, &self.home, &self.project, model, args)
     }
 
     /// The sidecar's command line as a host is told it.
