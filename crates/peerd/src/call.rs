@@ -219,18 +219,22 @@ fn subscribe(p: &Params) -> Result<Call, RpcError> {
 fn history(p: &Params) -> Result<Call, RpcError> {
     let address: String = p.required("address", "an address")?;
     Address::parse(&address).map_err(address_error)?;
-    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
-    let params = HistoryParams {
+    Ok(Call::History(HistoryParams {
         address,
         since: p.optional("since", "a message id or omitted")?,
-        limit: p.optional("limit", &limit_rule)?,
-    };
-    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
-        return Err(RpcError::invalid_params(format!(
-            "limit must be {limit_rule}"
-        )));
+        limit: read_limit(p)?,
+    }))
+}
+
+/// The optional `limit` of a read (history, peek, thread): 1 to
+/// [`HISTORY_MAX_LIMIT`]; absent, the method's default (within that range).
+fn read_limit(p: &Params) -> Result<Option<u32>, RpcError> {
+    let rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
+    let limit = p.optional("limit", &rule)?;
+    if limit.is_some_and(|l| !(1..=HISTORY_MAX_LIMIT).contains(&l)) {
+        return Err(RpcError::invalid_params(format!("limit must be {rule}")));
     }
-    Ok(Call::History(params))
+    Ok(limit)
 }
 
 fn peek(p: &Params) -> Result<Call, RpcError> {
@@ -251,31 +255,17 @@ fn peek(p: &Params) -> Result<Call, RpcError> {
             }
         }
     }
-    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
-    let params = PeekParams {
+    Ok(Call::Peek(PeekParams {
         addresses,
-        limit: p.optional("limit", &limit_rule)?,
-    };
-    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
-        return Err(RpcError::invalid_params(format!(
-            "limit must be {limit_rule}"
-        )));
-    }
-    Ok(Call::Peek(params))
+        limit: read_limit(p)?,
+    }))
 }
 
 fn thread(p: &Params) -> Result<Call, RpcError> {
-    let limit_rule = format!("an integer from 1 to {HISTORY_MAX_LIMIT}");
-    let params = ThreadParams {
+    Ok(Call::Thread(ThreadParams {
         message_id: p.required("message_id", "a message id")?,
-        limit: p.optional("limit", &limit_rule)?,
-    };
-    if !(1..=HISTORY_MAX_LIMIT).contains(&params.limit()) {
-        return Err(RpcError::invalid_params(format!(
-            "limit must be {limit_rule}"
-        )));
-    }
-    Ok(Call::Thread(params))
+        limit: read_limit(p)?,
+    }))
 }
 
 fn ttl(p: &Params) -> Result<u64, RpcError> {
