@@ -25,6 +25,7 @@ mod listing;
 mod peercred;
 mod persistence;
 mod real_hosts;
+mod search;
 mod sidecar_ack;
 mod sidecar_channel;
 mod sidecar_identity;

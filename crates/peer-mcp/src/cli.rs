@@ -49,8 +49,8 @@ pub(crate) struct Args {
     #[arg(long)]
     claude_channel: bool,
     /// Tool groups to offer, comma-separated: core (the 0.1 tools and
-    /// peer_whoami), leases (path leases), threads (peer_thread). Each tool
-    /// costs every agent context
+    /// peer_whoami), leases (path leases), threads (peer_thread), search
+    /// (peer_search). Each tool costs every agent context
     #[arg(long, value_enum, value_delimiter = ',', default_value = "core")]
     tools: Vec<crate::tools::ToolGroup>,
     #[command(subcommand)]

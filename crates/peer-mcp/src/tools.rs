@@ -11,7 +11,7 @@ use crate::server::PeerServer;
 use crate::wait::{self, Outcome, Wait, PROGRESS_EVERY};
 use peer_proto::api::{
     self, HistoryParams, LeaseParams, LeaseReleaseParams, LeaseRenewParams, LeasesParams, NoParams,
-    PublishParams, SendParams, ThreadParams,
+    PublishParams, SearchParams, SendParams, ThreadParams,
 };
 use peer_proto::limits::{HISTORY_MAX_LIMIT, LEASE_MAX_TTL_S, MAX_GLOBS};
 use rmcp::handler::server::router::tool::ToolRouter;
@@ -123,18 +123,26 @@ pub(crate) enum ToolGroup {
     Leases,
     /// `peer_thread`.
     Threads,
+    /// `peer_search`.
+    Search,
 }
 
 impl PeerServer {
     /// The tools of `groups`, each group once.
     pub(crate) fn tools_of(groups: &[ToolGroup]) -> ToolRouter<PeerServer> {
         let mut router = ToolRouter::new();
-        for g in [ToolGroup::Core, ToolGroup::Leases, ToolGroup::Threads] {
+        for g in [
+            ToolGroup::Core,
+            ToolGroup::Leases,
+            ToolGroup::Threads,
+            ToolGroup::Search,
+        ] {
             if groups.contains(&g) {
                 router += match g {
                     ToolGroup::Core => Self::tool_router(),
                     ToolGroup::Leases => Self::lease_tools(),
                     ToolGroup::Threads => Self::thread_tools(),
+                    ToolGroup::Search => Self::search_tools(),
                 };
             }
         }
@@ -169,6 +177,19 @@ pub(crate) struct ThreadArgs {
     /// Any message_id of the conversation
     pub(crate) message_id: String,
     /// Most messages (default 100)
+    #[schemars(range(min = 1, max = HISTORY_MAX_LIMIT))]
+    pub(crate) limit: Option<u32>,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+pub(crate) struct SearchArgs {
+    /// Words, "phrases", prefix*; all must match
+    pub(crate) query: String,
+    /// Only to or from this address
+    pub(crate) address: Option<String>,
+    /// Only after this message_id
+    pub(crate) since: Option<String>,
+    /// Most messages (default 20)
     #[schemars(range(min = 1, max = HISTORY_MAX_LIMIT))]
     pub(crate) limit: Option<u32>,
 }
@@ -510,6 +531,29 @@ impl PeerServer {
             limit: a.limit,
         };
         let r = self.session.request::<api::Thread>(&params).await;
+        self.reply(&ctx, r)
+    }
+}
+
+#[tool_router(router = search_tools, vis = "pub(crate)")]
+impl PeerServer {
+    #[tool(
+        input_schema = schema::input::<SearchArgs>(),
+        description = "Full-text search of stored DMs and topic messages, best match first.",
+        annotations(title = "Search messages", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+    )]
+    async fn peer_search(
+        &self,
+        Parameters(a): Parameters<SearchArgs>,
+        ctx: RequestContext<RoleServer>,
+    ) -> CallToolResult {
+        let params = SearchParams {
+            query: a.query,
+            address: a.address,
+            since: a.since,
+            limit: a.limit,
+        };
+        let r = self.session.request::<api::Search>(&params).await;
         self.reply(&ctx, r)
     }
 }

@@ -82,6 +82,8 @@ requests! {
     Leases = method::LEASES, LeasesParams => LeasesResult;
     /// `peer.thread`.
     Thread = method::THREAD, ThreadParams => HistoryResult;
+    /// `peer.search`.
+    Search = method::SEARCH, SearchParams => HistoryResult;
 }
 
 /// Optional protocol features, as listed in the hello result.
@@ -105,9 +107,11 @@ pub mod feature {
     pub const LEASES: &str = "leases";
     /// `peer.thread`.
     pub const THREAD: &str = "thread";
+    /// `peer.search`.
+    pub const SEARCH: &str = "search";
     /// Every feature this implementation's daemon has.
     pub const ALL: &[&str] = &[
-        SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK, LEASES, THREAD,
+        SEQ, QUEUED, PRESENCE, STATUS, SINCE, ACK, PEEK, LEASES, THREAD, SEARCH,
     ];
 }
 
@@ -443,6 +447,10 @@ pub struct StatusResult {
     pub sessions: usize,
     /// Topics with subscribers or stored messages.
     pub topics: usize,
+    /// Messages stored before the search index existed and not yet indexed
+    /// (counts down to 0 after an upgrade).
+    #[serde(default)]
+    pub unindexed: u64,
     /// Seconds since the daemon started.
     pub uptime_s: f64,
 }
@@ -504,6 +512,25 @@ impl ThreadParams {
     pub fn limit(&self) -> u32 {
         self.limit.unwrap_or(HISTORY_DEFAULT_LIMIT)
     }
+}
+
+/// [ext] `peer.search` params.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SearchParams {
+    /// Words, `"quoted phrases"` and `prefix*` words, all of which a body must
+    /// hold; at most [`crate::limits::SEARCH_MAX_QUERY_BYTES`].
+    pub query: String,
+    /// Only messages sent to this address or from it (for a `home:` address
+    /// without a session, from any session of that home).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub address: Option<String>,
+    /// Only messages stored after this message id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<String>,
+    /// 1 to [`crate::limits::HISTORY_MAX_LIMIT`]; default
+    /// [`crate::limits::SEARCH_DEFAULT_LIMIT`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
 }
 
 /// [ext] `peer.lease` params.

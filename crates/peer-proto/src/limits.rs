@@ -25,3 +25,11 @@ pub const LEASE_REASON_MAX_BYTES: usize = 1024;
 /// [ext] The topic (without `topic:`) on which the daemon announces every
 /// lease granted, renewed, released or expired.
 pub const LEASE_TOPIC: &str = "leases";
+/// [ext] `limit` of `peer.search` when absent: a search answers a question,
+/// so its best few matches, not a page of history.
+pub const SEARCH_DEFAULT_LIMIT: u32 = 20;
+/// [ext] Longest `query` of `peer.search`, in bytes.
+pub const SEARCH_MAX_QUERY_BYTES: usize = 1024;
+/// [ext] Most words and phrases in one `peer.search` query: each is one more
+/// index lookup to intersect.
+pub const SEARCH_MAX_TERMS: usize = 32;

@@ -41,6 +41,8 @@ pub const LEASE_RELEASE: &str = "peer.lease_release";
 pub const LEASES: &str = "peer.leases";
 /// [ext] The reply chain around a message.
 pub const THREAD: &str = "peer.thread";
+/// [ext] Full-text search over stored message bodies.
+pub const SEARCH: &str = "peer.search";
 
 /// Every request method the daemon serves, in SPEC order.
 pub const ALL: &[&str] = &[
@@ -64,6 +66,7 @@ pub const ALL: &[&str] = &[
     LEASE_RELEASE,
     LEASES,
     THREAD,
+    SEARCH,
 ];
 
 /// A DM or topic message (notification).

@@ -5,6 +5,8 @@
 //! Params are read member by member (not with one derived `Deserialize`) so that
 //! each bad member gets the field-specific message of SPEC §3, as in 0.1.
 
+use crate::op::SearchScope;
+use crate::store::fts::fts_query;
 use peer_proto::address::{Address, AddressError};
 use peer_proto::api::{
     AckParams, DmFilterParams, HelloParams, HistoryParams, LeaseRenewParams, PeekParams,
@@ -14,7 +16,7 @@ use peer_proto::glob::GlobSet;
 use peer_proto::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
 use peer_proto::limits::{
     HISTORY_MAX_LIMIT, LEASE_DEFAULT_TTL_S, LEASE_MAX_TTL_S, LEASE_REASON_MAX_BYTES, MAX_GLOBS,
-    MAX_GLOB_BYTES, PEEK_MAX_ADDRESSES,
+    MAX_GLOB_BYTES, PEEK_MAX_ADDRESSES, SEARCH_DEFAULT_LIMIT, SEARCH_MAX_QUERY_BYTES,
 };
 use peer_proto::method;
 use peer_proto::rpc::Params;
@@ -55,6 +57,11 @@ pub(crate) enum Call {
     Leases(Option<GlobSet>),
     /// `limit` is within 1..=[`HISTORY_MAX_LIMIT`].
     Thread(ThreadParams),
+    /// `query` is in FTS5 form (see `store::fts::fts_query`).
+    Search {
+        query: String,
+        scope: SearchScope,
+    },
 }
 
 /// A validated `peer.lease`.
@@ -107,6 +114,7 @@ pub(crate) fn parse(method: impl AsRef<str>, p: &Params) -> Parsed {
             .map(|message_ids| Call::Ack(AckParams { message_ids })),
         method::PEEK => peek(p),
         method::THREAD => thread(p),
+        method::SEARCH => search(p),
         method::LEASE => lease(p),
         method::LEASE_RENEW => lease_renew(p),
         method::LEASE_RELEASE => lease_release(p),
@@ -266,6 +274,28 @@ fn thread(p: &Params) -> Result<Call, RpcError> {
         message_id: p.required("message_id", "a message id")?,
         limit: read_limit(p)?,
     }))
+}
+
+fn search(p: &Params) -> Result<Call, RpcError> {
+    let query: String = p.required("query", STRING)?;
+    if query.len() > SEARCH_MAX_QUERY_BYTES {
+        return Err(RpcError::invalid_params(format!(
+            "query must be at most {SEARCH_MAX_QUERY_BYTES} bytes"
+        )));
+    }
+    let query = fts_query(&query).map_err(|e| RpcError::invalid_params(e.to_string()))?;
+    let address: Option<String> = p.optional("address", "an address or omitted")?;
+    if let Some(a) = &address {
+        Address::parse(a).map_err(address_error)?;
+    }
+    Ok(Call::Search {
+        query,
+        scope: SearchScope {
+            address,
+            since: p.optional("since", "a message id or omitted")?,
+            limit: read_limit(p)?.unwrap_or(SEARCH_DEFAULT_LIMIT),
+        },
+    })
 }
 
 fn ttl(p: &Params) -> Result<u64, RpcError> {

@@ -51,6 +51,9 @@ pub(crate) const LEASE_TICK: std::time::Duration = std::time::Duration::from_sec
 pub(crate) const DEFAULT_LEASE_GRACE_SECS: u32 = 120;
 /// Rows deleted per purge transaction, so a large purge never stalls traffic long.
 pub(crate) const PURGE_CHUNK: usize = 5000;
+/// Old messages indexed for search per transaction after an upgrade (a
+/// millisecond or two of work), so traffic waits at most that long for it.
+pub(crate) const INDEX_CHUNK: usize = 128;
 
 /// The daemon's settings, from flags and defaults.
 #[derive(Debug, Clone)]

@@ -54,15 +54,13 @@ pub(crate) async fn run(
     let mut permits = Vec::new();
     let mut trimmer = Trimmer::default();
     loop {
-        let first = if store.purging() {
-            // A long purge goes on between batches of traffic.
+        let first = if let Some(work) = store.background(Now::read().unix) {
+            // A long purge, or indexing after an upgrade, goes on between
+            // batches of traffic.
             match inbound.try_recv() {
                 Ok(input) => input,
                 Err(mpsc::error::TryRecvError::Empty) => {
-                    let purge = Op::Purge {
-                        now: Now::read().unix,
-                    };
-                    commit(&mut store, &mut router, &reader, vec![purge], &mut outboxes);
+                    commit(&mut store, &mut router, &reader, vec![work], &mut outboxes);
                     tokio::task::yield_now().await;
                     continue;
                 }

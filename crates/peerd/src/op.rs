@@ -91,6 +91,9 @@ pub(crate) enum Op {
     Release(ConnId),
     /// Delete history older than the retention period, as of `now` (Unix seconds).
     Purge { now: f64 },
+    /// Index for search a chunk of the messages stored before the index
+    /// existed (schema 4), newest first.
+    IndexOld,
     /// Store a lease, or its new expiry.
     LeaseSave(StoredLease),
     /// A lease ended.
@@ -116,8 +119,21 @@ pub(crate) enum Query {
     Ack { message_ids: Vec<String> },
     /// `peer.thread`: the reply chain around a message.
     Thread { message_id: String, limit: u32 },
+    /// `peer.search`: `query` is already in FTS5 form.
+    Search { query: String, scope: SearchScope },
     /// `peer.peek`: DMs to these addresses still queued or held, read only.
     Peek { addresses: Vec<String>, limit: u32 },
+}
+
+/// What narrows a `peer.search` beside its words.
+#[derive(Debug, Clone)]
+pub(crate) struct SearchScope {
+    /// Messages to or from this address (`home:<home>` also covers every
+    /// session of the home as a sender).
+    pub(crate) address: Option<String>,
+    /// Only messages after this message id, when it is stored.
+    pub(crate) since: Option<String>,
+    pub(crate) limit: u32,
 }
 
 /// The error answer `error` to request `id` (`None`: answered with a null id).

@@ -15,7 +15,9 @@
 pub(crate) mod harness;
 
 use crate::support::py01::py01_bin;
-use crate::support::sidecar::{Sidecar, LEASE_TOOLS, SIDECAR_BIN, THREAD_TOOLS, TOOLS};
+use crate::support::sidecar::{
+    Sidecar, LEASE_TOOLS, SEARCH_TOOLS, SIDECAR_BIN, THREAD_TOOLS, TOOLS,
+};
 use crate::support::{eventually, home_in, sid, Daemon};
 use harness::*;
 use rmcp::model::Tool;
@@ -28,7 +30,8 @@ use std::time::Duration;
 
 /// The tools that only read (the inbox tools take from the sidecar's own
 /// inbox, which changes nothing outside the session).
-const READ_ONLY: [&str; 8] = [
+const READ_ONLY: [&str; 9] = [
+    "peer_search",
     "peer_thread",
     "peer_leases",
     "peer_inbox",
@@ -169,10 +172,14 @@ async fn opt_in_tool_groups_follow_the_same_rules() {
     let s = Sidecar::builder(d.socket())
         .identity(&home_in(d.dir(), "a"), &sid())
         .arg("--tools")
-        .arg("core,leases,threads")
+        .arg("core,leases,threads,search")
         .start()
         .await;
-    let expected = TOOLS.iter().chain(&LEASE_TOOLS).chain(&THREAD_TOOLS);
+    let expected = TOOLS
+        .iter()
+        .chain(&LEASE_TOOLS)
+        .chain(&THREAD_TOOLS)
+        .chain(&SEARCH_TOOLS);
     check_tools(&s.tools().await, expected);
 }
 

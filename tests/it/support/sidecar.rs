@@ -45,6 +45,9 @@ pub const LEASE_TOOLS: [&str; 3] = ["peer_lease", "peer_lease_release", "peer_le
 /// The tools of `--tools threads`.
 pub const THREAD_TOOLS: [&str; 1] = ["peer_thread"];
 
+/// The tools of `--tools search`.
+pub const SEARCH_TOOLS: [&str; 1] = ["peer_search"];
+
 /// How long one MCP request may take before the test fails.
 pub const CALL_TIMEOUT: Duration = Duration::from_secs(10);
 /// How long a sidecar may take to (re)connect to a daemon: the backoff peaks

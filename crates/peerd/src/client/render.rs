@@ -124,6 +124,7 @@ pub(crate) fn status(s: &Value) -> String {
         "topics",
         "queued_dms",
         "db_bytes",
+        "unindexed",
     ] {
         let value = match (&s[key], key) {
             (Value::Number(n), "uptime_s") => format!("{:.0} s", n.as_f64().unwrap_or(0.0)),

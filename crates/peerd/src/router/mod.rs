@@ -244,6 +244,11 @@ impl Router {
                     message_id: params.message_id,
                 },
             }]),
+            Call::Search { query, scope } => Ok(vec![Op::Answer {
+                to: conn,
+                id,
+                query: Query::Search { query, scope },
+            }]),
             Call::Lease(params) => self.lease(conn, id, params, now),
             Call::LeaseRenew(params) => self.lease_renew(conn, id, params, now),
             Call::LeaseRelease(ids) => self.lease_release(conn, id, ids, now),

@@ -20,9 +20,10 @@ pub(crate) enum State {
     Held = 2,
 }
 
-const COLUMNS: &str = "seq, message_id, from_addr, from_alias, to_addr, body, reply_to, ts";
+pub(super) const COLUMNS: &str =
+    "seq, message_id, from_addr, from_alias, to_addr, body, reply_to, ts";
 
-fn message(row: &Row) -> rusqlite::Result<Message> {
+pub(super) fn message(row: &Row) -> rusqlite::Result<Message> {
     let body: String = row.get(5)?;
     let body = RawValue::from_string(body).map_err(|e| {
         rusqlite::Error::FromSqlConversionFailure(5, rusqlite::types::Type::Text, e.into())
@@ -67,6 +68,9 @@ pub(crate) fn insert(
         stored_at,
         state as i64
     ])?;
+    if let Some(seq) = m.seq {
+        super::fts::index(c, seq, m.body.get())?;
+    }
     if message_id_seq(&m.message_id) != m.seq.and_then(|s| u64::try_from(s).ok()) {
         c.prepare_cached("INSERT INTO foreign_ids (message_id, seq) VALUES (?1, ?2)")?
             .execute(params![m.message_id, m.seq])?;

@@ -14,6 +14,7 @@
 mod acks;
 mod checkpoint;
 mod db;
+pub(crate) mod fts;
 mod identity;
 mod import;
 pub(crate) mod reader;
@@ -24,7 +25,7 @@ use db::State;
 use identity::DbFile;
 use reader::{Read, ReadJob};
 
-use crate::config::{Config, PURGE_CHUNK};
+use crate::config::{Config, INDEX_CHUNK, PURGE_CHUNK};
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId, StoredLease};
 use crate::outbox::{ConnId, Out};
 use crate::outboxes::Outboxes;
@@ -46,6 +47,8 @@ pub(crate) struct Store {
     acks: Acks,
     /// A purge found more than one chunk to delete and should go on.
     purging: bool,
+    /// Messages stored before the search index existed wait to be indexed.
+    indexing: bool,
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
     retry_requeue: Vec<i64>,
@@ -106,6 +109,13 @@ impl Store {
             retention_s: f64::from(config.retention_days) * 86_400.0,
         };
         let checkpointer = checkpoint::Checkpointer::start(&config.db_path())?;
+        let unindexed = fts::pending(&conn)?;
+        if unindexed > 0 {
+            tracing::info!(
+                unindexed,
+                "indexing for search the messages stored before it existed, between batches"
+            );
+        }
         let store = Store {
             conn,
             limits,
@@ -115,6 +125,7 @@ impl Store {
             db_file,
             last_seq: next_seq - 1,
             _checkpointer: checkpointer,
+            indexing: unindexed > 0,
         };
         Ok((store, next_seq))
     }
@@ -143,9 +154,17 @@ impl Store {
         Ok(leases)
     }
 
-    /// Whether an expired-history purge has more chunks to delete.
-    pub(crate) fn purging(&self) -> bool {
-        self.purging
+    /// The next chunk of work that goes on between batches of traffic: an
+    /// expired-history purge with more to delete, then indexing the messages
+    /// an upgraded database held before it had a search index.
+    pub(crate) fn background(&self, now: f64) -> Option<Op> {
+        if self.purging {
+            Some(Op::Purge { now })
+        } else if self.indexing {
+            Some(Op::IndexOld)
+        } else {
+            None
+        }
     }
 
     /// Applies `batch` in one transaction and, once it has committed, pushes
@@ -237,7 +256,13 @@ impl Store {
             }
         }
         tx.commit()?;
-        self.purging = outgoing.purge_more;
+        // Batches of traffic between chunks leave both as they were.
+        if let Some(more) = outgoing.purge_more {
+            self.purging = more;
+        }
+        if let Some(more) = outgoing.index_more {
+            self.indexing = more;
+        }
         Ok(())
     }
 
@@ -321,7 +346,9 @@ struct Outgoing {
     answers: Vec<(usize, Option<Box<RawValue>>)>,
     /// Answers to the requests whose operations a failure left unapplied.
     unapplied: Vec<(ConnId, Out)>,
-    purge_more: bool,
+    purge_more: Option<bool>,
+    /// Whether indexing old messages has more to do, when the batch did some.
+    index_more: Option<bool>,
 }
 
 /// A frame for one connection, one shared by many, or the place of a read
@@ -551,7 +578,10 @@ impl Apply<'_> {
                     tracing::info!(deleted, "purged expired history");
                 }
                 // A full chunk means more to go: the worker goes on between batches.
-                self.outgoing.purge_more = deleted == PURGE_CHUNK;
+                self.outgoing.purge_more = Some(deleted == PURGE_CHUNK);
+            }
+            Op::IndexOld => {
+                self.outgoing.index_more = Some(fts::index_old(tx, INDEX_CHUNK)?);
             }
         }
         Ok(())
@@ -574,6 +604,20 @@ impl Apply<'_> {
                         until,
                     };
                     self.outgoing.read(to, read);
+                }
+            }
+            Query::Search { query, scope } => {
+                if let Some(id) = id {
+                    let until = *self.last_seq;
+                    self.outgoing.read(
+                        to,
+                        Read::Search {
+                            id,
+                            query,
+                            scope,
+                            until,
+                        },
+                    );
                 }
             }
             Query::Thread { message_id, limit } => {
@@ -681,6 +725,7 @@ impl Apply<'_> {
             server_version: VERSION.to_owned(),
             sessions: live.sessions,
             topics: names.len(),
+            unindexed: u64::try_from(fts::pending(self.tx)?)?,
             uptime_s: live.uptime_s,
         })
     }

@@ -1,4 +1,5 @@
-//! Large reads off the event thread: topic replays and `peer.history` answers
+//! Large reads off the event thread: topic replays, `peer.history` and
+//! `peer.search` answers
 //! are read on a thread of their own, with a read-only connection of their
 //! own, so a client asking for hundreds of megabytes does not hold up every
 //! other client's round trip (the event thread only hands the finished frames
@@ -10,7 +11,8 @@
 //! committed, and reads no message numbered after the last one the batch
 //! knew (`until`), so a message routed live meanwhile is not also replayed.
 
-use super::db;
+use super::{db, fts};
+use crate::op::SearchScope;
 use crate::outbox::{ConnId, Out};
 use bytes::Bytes;
 use peer_proto::api::HistoryResult;
@@ -41,6 +43,13 @@ pub(crate) enum Read {
         limit: u32,
         until: i64,
     },
+    /// `peer.search`: one response frame to request `id`.
+    Search {
+        id: Box<RawValue>,
+        query: String,
+        scope: SearchScope,
+        until: i64,
+    },
 }
 
 impl Read {
@@ -48,7 +57,7 @@ impl Read {
     /// of its own: its subscribe is answered).
     pub(crate) fn answer_on_failure(&self, failure: &RpcError) -> Option<Out> {
         match self {
-            Read::History { id, .. } => {
+            Read::History { id, .. } | Read::Search { id, .. } => {
                 Some(Out::Frame(Bytes::from(error_frame(Some(id), failure))))
             }
             Read::Replay { .. } => None,
@@ -159,16 +168,36 @@ fn run(conn: &Connection, read: Read) -> Vec<Out> {
             limit,
             until,
         } => {
-            let frame = match db::history(conn, &address, since.as_deref(), limit, until) {
-                Ok(messages) => response_frame(&id, &HistoryResult { messages }),
-                Err(e) => {
-                    tracing::error!("reading the history of {address} failed: {e}");
-                    let error =
-                        RpcError::new(ErrorCode::InternalError, "storage failure reading history");
-                    error_frame(Some(&id), &error)
-                }
-            };
-            vec![Out::Frame(Bytes::from(frame))]
+            let found = db::history(conn, &address, since.as_deref(), limit, until);
+            answer(&id, found, || format!("reading the history of {address}"))
+        }
+        Read::Search {
+            id,
+            query,
+            scope,
+            until,
+        } => {
+            let found = fts::search(conn, &query, &scope, until);
+            answer(&id, found, || format!("searching for {query}"))
         }
     }
+}
+
+/// The answer to request `id` with the messages `found`; a failure (of
+/// `doing`) is logged and answered with an internal error.
+fn answer(
+    id: &RawValue,
+    found: rusqlite::Result<Vec<peer_proto::Message>>,
+    doing: impl FnOnce() -> String,
+) -> Vec<Out> {
+    let frame = match found {
+        Ok(messages) => response_frame(id, &HistoryResult { messages }),
+        Err(e) => {
+            let doing = doing();
+            tracing::error!("{doing} failed: {e}");
+            let error = RpcError::new(ErrorCode::InternalError, format!("storage failure {doing}"));
+            error_frame(Some(id), &error)
+        }
+    };
+    vec![Out::Frame(Bytes::from(frame))]
 }

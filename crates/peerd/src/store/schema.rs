@@ -53,6 +53,20 @@ const MIGRATIONS: &[&str] = &[
     // 3: replies by the message they answer (peer.thread) [ext]; partial, so
     // messages that answer nothing cost no index write.
     "CREATE INDEX messages_by_reply ON messages(reply_to) WHERE reply_to IS NOT NULL;",
+    // 4: full-text search (peer.search) [ext]. Contentless: the bodies stay in
+    // `messages` alone, the index has only tokens, keyed by seq. Messages
+    // stored before this version are indexed in the background, newest first
+    // (`store::fts::backfill`): `fts_backfill_below` is the seq below which
+    // rows still wait, so a deleted row has tokens to delete only from there up.
+    "CREATE VIRTUAL TABLE messages_fts USING fts5(
+        text, content = '', contentless_delete = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+     );
+     INSERT INTO meta (key, value)
+        SELECT 'fts_backfill_below', coalesce(max(seq), 0) + 1 FROM messages;
+     CREATE TRIGGER messages_fts_forget AFTER DELETE ON messages
+        WHEN old.seq >= (SELECT value FROM meta WHERE key = 'fts_backfill_below')
+        BEGIN DELETE FROM messages_fts WHERE rowid = old.seq; END;",
 ];
 
 /// The schema version this build writes.
