@@ -23,6 +23,9 @@ use daemon::Implementation;
 use report::{Figure, Row};
 use std::path::PathBuf;
 
+/// Every tool group of our sidecar's `--tools`.
+const ALL_TOOL_GROUPS: &str = "core,leases,threads,search";
+
 /// Benchmarks ours against Python 0.1 and prints the ratios.
 #[derive(Debug, Parser)]
 struct Args {
@@ -33,7 +36,7 @@ struct Args {
     #[arg(long)]
     python: Option<PathBuf>,
     /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar,
-    /// coldstart, hook; and, only when named, attacks)
+    /// tools, coldstart, hook; and, only when named, attacks)
     #[arg(long)]
     only: Vec<String>,
     /// Scale message counts down (e.g. 0.1 for a quick look)
@@ -186,6 +189,38 @@ fn main() -> anyhow::Result<()> {
             Figure::Mib(p.rss),
             "≤ 1/4",
             0.25,
+        ));
+    }
+    if wants("tools") {
+        // What every agent pays in context before its first call: the
+        // default tools, and every group at once (0.1 has one set).
+        let core = threads.block_on(sidecar::tools_cost(&ours, &[]))?;
+        let all = threads.block_on(sidecar::tools_cost(&ours, &["--tools", ALL_TOOL_GROUPS]))?;
+        let p = threads.block_on(sidecar::tools_cost(&python, &[]))?;
+        println!(
+            "  (tools: ours core {}, ours all groups {}, python {})",
+            core.tools, all.tools, p.tools
+        );
+        run(Row::new(
+            "tools/list, core",
+            Figure::Bytes(core.bytes),
+            Figure::Bytes(p.bytes),
+            "",
+            0.0,
+        ));
+        run(Row::new(
+            "tools/list tokens, core",
+            Figure::Tokens(core.tokens),
+            Figure::Tokens(p.tokens),
+            "< 2000",
+            0.0,
+        ));
+        run(Row::new(
+            "tools/list tokens, all groups",
+            Figure::Tokens(all.tokens),
+            Figure::Tokens(p.tokens),
+            "< 2000",
+            0.0,
         ));
     }
     if wants("coldstart") {

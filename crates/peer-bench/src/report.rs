@@ -11,6 +11,10 @@ pub(crate) enum Figure {
     Rate(f64),
     /// Bytes of memory.
     Mib(u64),
+    /// Bytes of payload.
+    Bytes(u64),
+    /// Tokens of an agent's context (an estimate).
+    Tokens(u64),
 }
 
 impl Figure {
@@ -18,7 +22,7 @@ impl Figure {
         match self {
             Figure::Micros(d) | Figure::Millis(d) => d.as_secs_f64(),
             Figure::Rate(r) => r,
-            Figure::Mib(b) => b as f64,
+            Figure::Mib(b) | Figure::Bytes(b) | Figure::Tokens(b) => b as f64,
         }
     }
 
@@ -35,6 +39,8 @@ impl Figure {
             Figure::Millis(d) => format!("{:.1} ms", d.as_secs_f64() * 1e3),
             Figure::Rate(r) => format!("{r:.0}/s"),
             Figure::Mib(b) => format!("{:.1} MiB", b as f64 / 1048576.0),
+            Figure::Bytes(b) => format!("{b} B"),
+            Figure::Tokens(t) => format!("≈{t} tok"),
         }
     }
 }

@@ -219,7 +219,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<SendArgs>(),
         description = "Send a direct message. to: home:<dir> (every session there), home:<dir>#<sid> or home:<dir>#<alias>.",
-        annotations(title = "Send a direct message", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(title = "Send a direct message", destructive_hint = false, open_world_hint = false)
     )]
     async fn peer_send(
         &self,
@@ -238,7 +238,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<PublishArgs>(),
         description = "Publish a message to a topic's subscribers.",
-        annotations(title = "Publish to a topic", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(title = "Publish to a topic", destructive_hint = false, open_world_hint = false)
     )]
     async fn peer_publish(
         &self,
@@ -256,7 +256,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<SubscribeArgs>(),
         description = "Subscribe to a topic; its messages arrive in the inbox. replay: also re-deliver the last N.",
-        annotations(title = "Subscribe to a topic", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Subscribe to a topic", destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_subscribe(
         &self,
@@ -273,7 +273,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<TopicArgs>(),
         description = "Unsubscribe from a topic.",
-        annotations(title = "Unsubscribe from a topic", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Unsubscribe from a topic", destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_unsubscribe(
         &self,
@@ -287,7 +287,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<InboxArgs>(),
         description = "Take received messages, oldest first, without waiting. Returns {messages, dropped}.",
-        annotations(title = "Read the inbox", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(title = "Read the inbox", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_inbox(
         &self,
@@ -308,7 +308,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<AwaitArgs>(),
         description = "Wait for messages and take them (timeout seconds: default 50, max 110). Returns {messages, dropped}, or {messages: [], timeout: true}.",
-        annotations(title = "Wait for messages", read_only_hint = true, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(title = "Wait for messages", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_await(
         &self,
@@ -350,7 +350,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<AliasArgs>(),
         description = "Claim an alias (others reach you as home:<dir>#<alias>); \"\" clears it.",
-        annotations(title = "Set your alias", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Set your alias", destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_set_alias(
         &self,
@@ -364,7 +364,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<DmFilterArgs>(),
         description = "Accept DMs only from senders whose address matches a glob: [\"*\"] all, [] none.",
-        annotations(title = "Filter incoming DMs", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Filter incoming DMs", destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_set_dm_filter(
         &self,
@@ -377,13 +377,7 @@ impl PeerServer {
 
     #[tool(
         description = "List connected agent sessions by home, with sids, aliases and topics.",
-        annotations(
-            title = "List peers",
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        )
+        annotations(title = "List peers", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_list_peers(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let r = self.session.request::<api::ListPeers>(&NoParams {}).await;
@@ -392,13 +386,7 @@ impl PeerServer {
 
     #[tool(
         description = "List topics with subscriber counts and last message time.",
-        annotations(
-            title = "List topics",
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        )
+        annotations(title = "List topics", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_list_topics(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let r = self.session.request::<api::ListTopics>(&NoParams {}).await;
@@ -408,7 +396,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<HistoryArgs>(),
         description = "Read stored messages of a topic:<name> or home: address, oldest first.",
-        annotations(title = "Read message history", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Read message history", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_history(
         &self,
@@ -426,13 +414,7 @@ impl PeerServer {
 
     #[tool(
         description = "Your own address, sid and alias, and whether the daemon is connected.",
-        annotations(
-            title = "Who am I",
-            read_only_hint = true,
-            destructive_hint = false,
-            idempotent_hint = true,
-            open_world_hint = false
-        )
+        annotations(title = "Who am I", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_whoami(&self, ctx: RequestContext<RoleServer>) -> CallToolResult {
         let s = &self.session;
@@ -455,7 +437,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<LeaseArgs>(),
         description = "Claim paths before editing them. Refused if another session holds an overlapping lease; returns {granted, lease, conflicts}.",
-        annotations(title = "Lease paths", read_only_hint = false, destructive_hint = false, idempotent_hint = false, open_world_hint = false)
+        annotations(title = "Lease paths", destructive_hint = false, open_world_hint = false)
     )]
     async fn peer_lease(
         &self,
@@ -483,7 +465,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<ReleaseArgs>(),
         description = "Release your leases (all of them when lease_ids is omitted).",
-        annotations(title = "Release leases", read_only_hint = false, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Release leases", destructive_hint = false, idempotent_hint = true, open_world_hint = false)
     )]
     async fn peer_lease_release(
         &self,
@@ -501,7 +483,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<LeasesArgs>(),
         description = "List live path leases: holder, paths, reason, expiry.",
-        annotations(title = "List leases", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "List leases", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_leases(
         &self,
@@ -519,7 +501,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<ThreadArgs>(),
         description = "Read the whole reply chain (reply_to) around a message, DMs and topics, oldest first.",
-        annotations(title = "Read a conversation", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Read a conversation", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_thread(
         &self,
@@ -540,7 +522,7 @@ impl PeerServer {
     #[tool(
         input_schema = schema::input::<SearchArgs>(),
         description = "Full-text search of stored DMs and topic messages, best match first.",
-        annotations(title = "Search messages", read_only_hint = true, destructive_hint = false, idempotent_hint = true, open_world_hint = false)
+        annotations(title = "Search messages", read_only_hint = true, open_world_hint = false)
     )]
     async fn peer_search(
         &self,
