@@ -95,7 +95,7 @@ fn downgrade_to_schema_3(db: &std::path::Path) {
     c.execute_batch(
         "DROP TRIGGER messages_fts_forget;
          DROP TABLE messages_fts;
-         DELETE FROM meta WHERE key = 'fts_backfill_below';
+         DELETE FROM meta WHERE key IN ('fts_backfill_below', 'fts_indexed_upto');
          PRAGMA user_version = 3;",
     )
     .unwrap();

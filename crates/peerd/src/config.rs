@@ -40,6 +40,10 @@ pub(crate) const INFLIGHT_BYTES: usize = 64 * 1024 * 1024;
 pub(crate) const ROUTER_QUEUE: usize = 8192;
 /// Most router events whose operations are committed in one transaction.
 pub(crate) const STORE_BATCH: usize = 256;
+/// Batches of traffic after which a chunk of background work (a purge,
+/// indexing for search) runs even though more traffic waits: a load that
+/// never lets the queue run empty must not stop it.
+pub(crate) const BACKGROUND_EVERY: u32 = 16;
 /// How often expired history is purged.
 pub(crate) const PURGE_INTERVAL: std::time::Duration = std::time::Duration::from_secs(600);
 /// How often leases past their TTL (or their holder's grace) are ended and
@@ -51,9 +55,17 @@ pub(crate) const LEASE_TICK: std::time::Duration = std::time::Duration::from_sec
 pub(crate) const DEFAULT_LEASE_GRACE_SECS: u32 = 120;
 /// Rows deleted per purge transaction, so a large purge never stalls traffic long.
 pub(crate) const PURGE_CHUNK: usize = 5000;
-/// Old messages indexed for search per transaction after an upgrade (a
-/// millisecond or two of work), so traffic waits at most that long for it.
-pub(crate) const INDEX_CHUNK: usize = 128;
+/// Messages indexed for search per transaction between batches of traffic
+/// (a millisecond or two of work), so traffic waits at most that long for it.
+/// New messages wait until there are this many, or a quiet moment: an FTS5
+/// transaction costs about a segment flush (~100 µs) however few it indexes.
+pub(crate) const INDEX_CHUNK: usize = 256;
+/// Silence after which fewer than [`INDEX_CHUNK`] new messages are indexed.
+pub(crate) const QUIET_BEFORE_INDEX: std::time::Duration = std::time::Duration::from_millis(10);
+/// Most new messages a search indexes before it reads, so that it sees every
+/// message answered before it; past that (a burst no idle moment followed), it
+/// may miss the newest until the index catches up.
+pub(crate) const SEARCH_CATCH_UP: usize = 20_000;
 
 /// The daemon's settings, from flags and defaults.
 #[derive(Debug, Clone)]

@@ -6,7 +6,7 @@
 //! thread beside the connections, so no event waits for a thread to wake.
 
 use crate::clock::Now;
-use crate::config::STORE_BATCH;
+use crate::config::{BACKGROUND_EVERY, QUIET_BEFORE_INDEX, STORE_BATCH};
 use crate::op::Op;
 use crate::outbox::Out;
 use crate::outbox::{ConnId, Outbox};
@@ -53,32 +53,53 @@ pub(crate) async fn run(
     // Line budgets of the batch's requests, released once it is applied.
     let mut permits = Vec::new();
     let mut trimmer = Trimmer::default();
+    let mut since_background = 0;
     loop {
+        since_background += 1;
         let first = if let Some(work) = store.background(Now::read().unix) {
-            // A long purge, or indexing after an upgrade, goes on between
-            // batches of traffic.
-            match inbound.try_recv() {
+            // A long purge and indexing for search go on between batches of
+            // traffic, and at least every BACKGROUND_EVERY batches under a
+            // load that never lets the queue run empty.
+            let waiting = match since_background < BACKGROUND_EVERY {
+                true => inbound.try_recv(),
+                false => Err(mpsc::error::TryRecvError::Empty),
+            };
+            match waiting {
                 Ok(input) => input,
                 Err(mpsc::error::TryRecvError::Empty) => {
+                    since_background = 0;
                     commit(&mut store, &mut router, &reader, vec![work], &mut outboxes);
                     tokio::task::yield_now().await;
                     continue;
                 }
                 Err(mpsc::error::TryRecvError::Disconnected) => break,
             }
-        } else if let Some(patience) = trimmer.patience() {
-            match tokio::time::timeout(patience, inbound.recv()).await {
+        } else {
+            // Work that waits for a quiet moment: indexing the few messages
+            // of the last round trips, then giving memory back.
+            let quiet_work = store.when_quiet();
+            let patience = match (&quiet_work, trimmer.patience()) {
+                (Some(_), trim) => {
+                    Some(trim.map_or(QUIET_BEFORE_INDEX, |t| t.min(QUIET_BEFORE_INDEX)))
+                }
+                (None, trim) => trim,
+            };
+            let waited = match patience {
+                Some(patience) => tokio::time::timeout(patience, inbound.recv()).await,
+                None => Ok(inbound.recv().await),
+            };
+            match waited {
                 Ok(Some(input)) => input,
                 Ok(None) => break,
                 Err(_) => {
-                    trimmer.quiet();
+                    match quiet_work {
+                        Some(work) => {
+                            commit(&mut store, &mut router, &reader, vec![work], &mut outboxes);
+                        }
+                        None => trimmer.quiet(),
+                    }
                     continue;
                 }
-            }
-        } else {
-            match inbound.recv().await {
-                Some(input) => input,
-                None => break,
             }
         };
         let mut next = Some(first);

@@ -91,6 +91,8 @@ pub(crate) enum Op {
     Release(ConnId),
     /// Delete history older than the retention period, as of `now` (Unix seconds).
     Purge { now: f64 },
+    /// Index for search a chunk of the messages stored since the last one.
+    IndexNew,
     /// Index for search a chunk of the messages stored before the index
     /// existed (schema 4), newest first.
     IndexOld,

@@ -68,9 +68,6 @@ pub(crate) fn insert(
         stored_at,
         state as i64
     ])?;
-    if let Some(seq) = m.seq {
-        super::fts::index(c, seq, m.body.get())?;
-    }
     if message_id_seq(&m.message_id) != m.seq.and_then(|s| u64::try_from(s).ok()) {
         c.prepare_cached("INSERT INTO foreign_ids (message_id, seq) VALUES (?1, ?2)")?
             .execute(params![m.message_id, m.seq])?;

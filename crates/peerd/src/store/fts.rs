@@ -7,6 +7,13 @@
 //! tokens. Its `contentless_delete` option lets a trimmed or expired message's
 //! tokens be deleted by `seq` alone, which a trigger on `messages` does, so the
 //! index never answers with a message that is gone.
+//!
+//! Messages are indexed in chunks, not in the batch that stores them: an FTS5
+//! write costs about one segment flush per transaction, which on a round trip
+//! of its own doubled the daemon's CPU. The rows indexed are always one range
+//! of seqs, `[fts_backfill_below, fts_indexed_upto]` in `meta`: new messages
+//! extend it upwards ([`index_new`], between batches and before each search),
+//! the messages of a database upgraded from schema 3 downwards ([`index_old`]).
 
 use super::db::{message, COLUMNS};
 use crate::op::SearchScope;
@@ -110,7 +117,7 @@ pub(crate) fn fts_query(query: &str) -> Result<String, QueryError> {
 }
 
 /// Indexes message `seq` with `body`'s text.
-pub(crate) fn index(c: &Connection, seq: i64, body: &str) -> rusqlite::Result<()> {
+fn index(c: &Connection, seq: i64, body: &str) -> rusqlite::Result<()> {
     c.prepare_cached("INSERT INTO messages_fts (rowid, text) VALUES (?1, ?2)")?
         .execute(params![seq, indexed_text(body)])?;
     Ok(())
@@ -143,40 +150,94 @@ pub(crate) fn search(
     rows.collect()
 }
 
+/// Indexes up to `chunk` of the messages stored since the last call, oldest
+/// first. Returns the newest seq now indexed and whether there may be more.
+pub(crate) fn index_new(c: &Connection, chunk: usize) -> rusqlite::Result<(i64, bool)> {
+    let upto = meta(c, "fts_indexed_upto")?;
+    let rows = unindexed(
+        c,
+        "SELECT seq, body FROM messages WHERE seq > ?1 ORDER BY seq LIMIT ?2",
+        upto,
+        chunk,
+    )?;
+    let Some(&(last, _)) = rows.last() else {
+        return Ok((upto, false));
+    };
+    set_meta(c, "fts_indexed_upto", last)?;
+    Ok((last, rows.len() == chunk))
+}
+
 /// Indexes up to `chunk` of the messages stored before the index existed,
 /// newest first (the likeliest to be searched for). Returns whether there may
 /// be more.
 pub(crate) fn index_old(c: &Connection, chunk: usize) -> rusqlite::Result<bool> {
-    let below: i64 = c
-        .prepare_cached("SELECT value FROM meta WHERE key = 'fts_backfill_below'")?
-        .query_row([], |r| r.get(0))
-        .optional()?
-        .unwrap_or(0);
+    let below = meta(c, "fts_backfill_below")?;
+    let rows = unindexed(
+        c,
+        "SELECT seq, body FROM messages WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2",
+        below,
+        chunk,
+    )?;
+    let more = rows.len() == chunk;
+    let next = match rows.last() {
+        Some(&(seq, _)) if more => seq,
+        _ => 0,
+    };
+    set_meta(c, "fts_backfill_below", next)?;
+    Ok(more)
+}
+
+/// Indexes the rows `select` (bound to `from` and `chunk`) finds.
+fn unindexed(
+    c: &Connection,
+    select: &str,
+    from: i64,
+    chunk: usize,
+) -> rusqlite::Result<Vec<(i64, String)>> {
     let rows: Vec<(i64, String)> = c
-        .prepare_cached("SELECT seq, body FROM messages WHERE seq < ?1 ORDER BY seq DESC LIMIT ?2")?
-        .query_map(params![below, chunk as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .prepare_cached(select)?
+        .query_map(params![from, chunk as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<rusqlite::Result<_>>()?;
     for (seq, body) in &rows {
         index(c, *seq, body)?;
     }
-    let more = rows.len() == chunk;
-    let next = match rows.last() {
-        Some((seq, _)) if more => *seq,
-        _ => 0,
-    };
-    c.prepare_cached("UPDATE meta SET value = ?1 WHERE key = 'fts_backfill_below'")?
-        .execute([next])?;
-    Ok(more)
+    Ok(rows)
 }
 
-/// How many stored messages wait to be indexed by [`index_old`].
+/// The newest seq indexed: where [`index_new`] goes on from.
+pub(crate) fn indexed_upto(c: &Connection) -> rusqlite::Result<i64> {
+    meta(c, "fts_indexed_upto")
+}
+
+/// How many stored messages wait to be indexed, old and new.
 pub(crate) fn pending(c: &Connection) -> rusqlite::Result<i64> {
     c.query_row(
         "SELECT count(*) FROM messages
-          WHERE seq < coalesce((SELECT value FROM meta WHERE key = 'fts_backfill_below'), 0)",
+          WHERE seq < (SELECT value FROM meta WHERE key = 'fts_backfill_below')
+             OR seq > (SELECT value FROM meta WHERE key = 'fts_indexed_upto')",
         [],
         |r| r.get(0),
     )
+}
+
+/// Whether messages stored before the index existed wait to be indexed.
+pub(crate) fn old_pending(c: &Connection) -> rusqlite::Result<bool> {
+    let below = meta(c, "fts_backfill_below")?;
+    c.prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE seq < ?1)")?
+        .query_row([below], |r| r.get(0))
+}
+
+fn meta(c: &Connection, key: &str) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(0))
+}
+
+fn set_meta(c: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+    c.prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")?
+        .execute(params![key, value])?;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -204,6 +265,7 @@ mod tests {
             Kind::Dm
         };
         db::insert(c, &m, kind, State::Done, m.ts).unwrap();
+        index_new(c, 100).unwrap();
     }
 
     fn found(c: &Connection, query: &str, address: Option<&str>) -> Vec<i64> {
@@ -252,6 +314,35 @@ mod tests {
     }
 
     #[test]
+    fn new_rows_are_indexed_in_chunks_and_deleted_ones_skipped() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = schema::open(&dir.path().join("t.db")).unwrap();
+        store(&c, 1, "topic:t", r#""first words""#);
+        let m = |seq: i64| Message {
+            message_id: peer_proto::identity::mint_message_id(seq as u64),
+            from: "home:~/p#sess_abcdefghijklmnop".into(),
+            from_alias: None,
+            to: "topic:t".into(),
+            body: RawValue::from_string(r#""later words""#.into()).unwrap(),
+            reply_to: None,
+            ts: seq as f64,
+            seq: Some(seq),
+        };
+        for seq in 2..=6 {
+            db::insert(&c, &m(seq), Kind::Topic, State::Done, seq as f64).unwrap();
+        }
+        assert_eq!(pending(&c).unwrap(), 5);
+        assert_eq!(found(&c, "words", None), [1], "not indexed yet");
+        // Deleted before its turn: nothing to forget, and it is skipped.
+        c.execute("DELETE FROM messages WHERE seq = 3", []).unwrap();
+        assert_eq!(index_new(&c, 2).unwrap(), (4, true));
+        assert_eq!(index_new(&c, 2).unwrap(), (6, true));
+        assert_eq!(index_new(&c, 2).unwrap(), (6, false));
+        assert_eq!(found(&c, "words", None), [1, 2, 4, 5, 6]);
+        assert_eq!(pending(&c).unwrap(), 0);
+    }
+
+    #[test]
     fn old_rows_are_indexed_newest_first() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("t.db");
@@ -262,7 +353,8 @@ mod tests {
         // As a schema-3 database: no index, its rows wait to be indexed.
         c.execute_batch(
             "DELETE FROM messages_fts;
-             UPDATE meta SET value = 6 WHERE key = 'fts_backfill_below';",
+             UPDATE meta SET value = 6 WHERE key = 'fts_backfill_below';
+             UPDATE meta SET value = 5 WHERE key = 'fts_indexed_upto';",
         )
         .unwrap();
         store(&c, 6, "topic:t", r#""new words""#);

@@ -25,7 +25,7 @@ use db::State;
 use identity::DbFile;
 use reader::{Read, ReadJob};
 
-use crate::config::{Config, INDEX_CHUNK, PURGE_CHUNK};
+use crate::config::{Config, INDEX_CHUNK, PURGE_CHUNK, SEARCH_CATCH_UP};
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId, StoredLease};
 use crate::outbox::{ConnId, Out};
 use crate::outboxes::Outboxes;
@@ -48,7 +48,9 @@ pub(crate) struct Store {
     /// A purge found more than one chunk to delete and should go on.
     purging: bool,
     /// Messages stored before the search index existed wait to be indexed.
-    indexing: bool,
+    old_unindexed: bool,
+    /// The newest message indexed for search (see [`fts`]).
+    indexed_upto: i64,
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
     retry_requeue: Vec<i64>,
@@ -109,10 +111,10 @@ impl Store {
             retention_s: f64::from(config.retention_days) * 86_400.0,
         };
         let checkpointer = checkpoint::Checkpointer::start(&config.db_path())?;
-        let unindexed = fts::pending(&conn)?;
-        if unindexed > 0 {
+        let old_unindexed = fts::old_pending(&conn)?;
+        let indexed_upto = fts::indexed_upto(&conn)?;
+        if old_unindexed {
             tracing::info!(
-                unindexed,
                 "indexing for search the messages stored before it existed, between batches"
             );
         }
@@ -125,7 +127,8 @@ impl Store {
             db_file,
             last_seq: next_seq - 1,
             _checkpointer: checkpointer,
-            indexing: unindexed > 0,
+            old_unindexed,
+            indexed_upto,
         };
         Ok((store, next_seq))
     }
@@ -155,12 +158,15 @@ impl Store {
     }
 
     /// The next chunk of work that goes on between batches of traffic: an
-    /// expired-history purge with more to delete, then indexing the messages
-    /// an upgraded database held before it had a search index.
+    /// expired-history purge with more to delete, then a full chunk of new
+    /// messages to index for search, then the messages an upgraded database
+    /// held before it had a search index.
     pub(crate) fn background(&self, now: f64) -> Option<Op> {
         if self.purging {
             Some(Op::Purge { now })
-        } else if self.indexing {
+        } else if self.last_seq - self.indexed_upto >= INDEX_CHUNK as i64 {
+            Some(Op::IndexNew)
+        } else if self.old_unindexed {
             Some(Op::IndexOld)
         } else {
             None
@@ -260,10 +266,19 @@ impl Store {
         if let Some(more) = outgoing.purge_more {
             self.purging = more;
         }
-        if let Some(more) = outgoing.index_more {
-            self.indexing = more;
+        if let Some(more) = outgoing.old_unindexed {
+            self.old_unindexed = more;
+        }
+        if let Some(upto) = outgoing.indexed_upto {
+            self.indexed_upto = upto;
         }
         Ok(())
+    }
+
+    /// Work for a quiet moment: indexing the new messages that do not yet
+    /// make a chunk.
+    pub(crate) fn when_quiet(&self) -> Option<Op> {
+        (self.last_seq > self.indexed_upto).then_some(Op::IndexNew)
     }
 
     /// Folds the WAL into the database file, so a stopped daemon leaves one file.
@@ -348,7 +363,9 @@ struct Outgoing {
     unapplied: Vec<(ConnId, Out)>,
     purge_more: Option<bool>,
     /// Whether indexing old messages has more to do, when the batch did some.
-    index_more: Option<bool>,
+    old_unindexed: Option<bool>,
+    /// The newest message indexed, when the batch indexed new ones.
+    indexed_upto: Option<i64>,
 }
 
 /// A frame for one connection, one shared by many, or the place of a read
@@ -580,8 +597,12 @@ impl Apply<'_> {
                 // A full chunk means more to go: the worker goes on between batches.
                 self.outgoing.purge_more = Some(deleted == PURGE_CHUNK);
             }
+            Op::IndexNew => {
+                let (upto, _) = fts::index_new(tx, INDEX_CHUNK)?;
+                self.outgoing.indexed_upto = Some(upto);
+            }
             Op::IndexOld => {
-                self.outgoing.index_more = Some(fts::index_old(tx, INDEX_CHUNK)?);
+                self.outgoing.old_unindexed = Some(fts::index_old(tx, INDEX_CHUNK)?);
             }
         }
         Ok(())
@@ -607,6 +628,9 @@ impl Apply<'_> {
                 }
             }
             Query::Search { query, scope } => {
+                // A search sees every message answered before it.
+                let (upto, _) = fts::index_new(self.tx, SEARCH_CATCH_UP)?;
+                self.outgoing.indexed_upto = Some(upto);
                 if let Some(id) = id {
                     let until = *self.last_seq;
                     self.outgoing.read(

@@ -54,18 +54,22 @@ const MIGRATIONS: &[&str] = &[
     // messages that answer nothing cost no index write.
     "CREATE INDEX messages_by_reply ON messages(reply_to) WHERE reply_to IS NOT NULL;",
     // 4: full-text search (peer.search) [ext]. Contentless: the bodies stay in
-    // `messages` alone, the index has only tokens, keyed by seq. Messages
-    // stored before this version are indexed in the background, newest first
-    // (`store::fts::backfill`): `fts_backfill_below` is the seq below which
-    // rows still wait, so a deleted row has tokens to delete only from there up.
+    // `messages` alone, the index has only tokens, keyed by seq. The rows
+    // indexed are the seqs from `fts_backfill_below` to `fts_indexed_upto`
+    // (see `store::fts`): both start at the newest row, so the rows already
+    // stored wait below and new ones above; a deleted row has tokens to
+    // delete only inside that range.
     "CREATE VIRTUAL TABLE messages_fts USING fts5(
         text, content = '', contentless_delete = 1,
         tokenize = 'unicode61 remove_diacritics 2'
      );
      INSERT INTO meta (key, value)
         SELECT 'fts_backfill_below', coalesce(max(seq), 0) + 1 FROM messages;
+     INSERT INTO meta (key, value)
+        SELECT 'fts_indexed_upto', coalesce(max(seq), 0) FROM messages;
      CREATE TRIGGER messages_fts_forget AFTER DELETE ON messages
-        WHEN old.seq >= (SELECT value FROM meta WHERE key = 'fts_backfill_below')
+        WHEN old.seq BETWEEN (SELECT value FROM meta WHERE key = 'fts_backfill_below')
+                         AND (SELECT value FROM meta WHERE key = 'fts_indexed_upto')
         BEGIN DELETE FROM messages_fts WHERE rowid = old.seq; END;",
 ];
 
