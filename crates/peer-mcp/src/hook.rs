@@ -21,6 +21,8 @@
 
 use crate::identity::{self, Sources};
 use crate::peek::{self, Snapshot, Unread};
+use peer_proto::agent_env::{var, AGENT_ALIAS_ENV};
+use peer_proto::identity::derive_sid;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::io::{Read, Write};
@@ -393,9 +395,7 @@ fn from_daemon(socket: &Path, host: Host, input: &Input) -> Result<Snapshot, Str
     let src = sources(host, input);
     let home = identity::resolve_home(&src);
     let sid = identity::stable_sid(&src);
-    let alias = std::env::var("BLEMEES_AGENT_ALIAS")
-        .ok()
-        .filter(|a| peer_proto::identity::is_valid_alias(a));
+    let alias = var(AGENT_ALIAS_ENV).filter(|a| peer_proto::identity::is_valid_alias(a));
     let mut addresses = vec![format!("home:{home}")];
     addresses.extend(sid.as_deref().map(|s| session_address(&home, s)));
     addresses.extend(alias.as_deref().map(|a| session_address(&home, a)));
@@ -437,7 +437,7 @@ fn from_daemon(socket: &Path, host: Host, input: &Input) -> Result<Snapshot, Str
     Ok(Snapshot {
         v: peek::VERSION,
         // Without a sid, the hook's state is kept per home.
-        sid: sid.unwrap_or_else(|| format!("home.{}", identity::derive_sid(&home))),
+        sid: sid.unwrap_or_else(|| format!("home.{}", derive_sid(&home))),
         home,
         alias,
         unread,
@@ -884,12 +884,12 @@ mod tests {
     fn claude_hooks_find_the_sidecar_by_session_id() {
         let i = claude("Stop", json!({}));
         let s = sources(Host::Claude, &i);
-        if std::env::var_os("CLAUDE_CODE_SESSION_ID").is_none()
-            && std::env::var_os("BLEMEES_AGENT_SID").is_none()
+        if std::env::var_os(peer_proto::agent_env::CLAUDE_SESSION_ID_ENV).is_none()
+            && std::env::var_os(peer_proto::agent_env::AGENT_SID_ENV).is_none()
         {
             assert_eq!(
                 identity::stable_sid(&s),
-                Some(identity::derive_sid("2d0c7d43-5c2b-4a8e-9d39-8c1e6d2f0a11")),
+                Some(derive_sid("2d0c7d43-5c2b-4a8e-9d39-8c1e6d2f0a11")),
                 "the sid the sidecar derives from CLAUDE_CODE_SESSION_ID"
             );
             let c = sources(Host::Codex, &codex("Stop", json!({})));

@@ -3,16 +3,14 @@
 //! Claude Code's environment, then the working directory.
 //!
 //! A sid that is not given as a valid sid but is given as something stable (a
-//! harness's UUID, Claude Code's session id) is *derived* from it by hashing, so
-//! a sidecar restarted for the same agent session keeps its address.
+//! harness's UUID, Claude Code's session id) is *derived* from it by hashing
+//! ([`peer_proto::agent_env::stable_sid`]), so a sidecar restarted for the same
+//! agent session keeps its address.
 
+use peer_proto::agent_env::{self as env, var};
 use peer_proto::home::canonical_home;
-use peer_proto::identity::{is_valid_alias, is_valid_sid, mint_sid, SID_PREFIX};
-use sha2::{Digest, Sha256};
+use peer_proto::identity::{is_valid_alias, is_valid_sid, mint_sid};
 use std::path::PathBuf;
-
-/// Separates derived sids from any other use of the same hash input.
-const SID_DERIVATION_DOMAIN: &[u8] = b"blemees-peer sid v1\0";
 
 /// The raw inputs of identity resolution, gathered once so the rules can be
 /// tested without touching the process environment.
@@ -41,16 +39,15 @@ impl Sources {
         sid: Option<String>,
         alias: Option<String>,
     ) -> Self {
-        let var = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
         Sources {
             flag_home: home,
             flag_sid: sid,
             flag_alias: alias,
-            agent_home: var("BLEMEES_AGENT_HOME"),
-            agent_sid: var("BLEMEES_AGENT_SID"),
-            agent_alias: var("BLEMEES_AGENT_ALIAS"),
-            project_dir: var("CLAUDE_PROJECT_DIR"),
-            host_session_id: var("CLAUDE_CODE_SESSION_ID"),
+            agent_home: var(env::AGENT_HOME_ENV),
+            agent_sid: var(env::AGENT_SID_ENV),
+            agent_alias: var(env::AGENT_ALIAS_ENV),
+            project_dir: var(env::CLAUDE_PROJECT_DIR_ENV),
+            host_session_id: var(env::CLAUDE_SESSION_ID_ENV),
             cwd: std::env::current_dir().ok(),
             user_home: peer_proto::paths::user_home(),
         }
@@ -95,28 +92,18 @@ pub(crate) fn resolve_home(s: &Sources) -> String {
 }
 
 fn resolve_sid(s: &Sources) -> String {
-    if let Some(given) = s.flag_sid.as_ref().or(s.agent_sid.as_ref()) {
-        if is_valid_sid(given) {
-            return given.clone();
-        }
-        tracing::info!("deriving the sid from {given:?}, which is not itself a sid");
-        return derive_sid(given);
-    }
-    match &s.host_session_id {
-        Some(id) => derive_sid(id),
-        None => mint_sid(),
-    }
+    stable_sid(s).unwrap_or_else(mint_sid)
 }
 
 /// The sid a sidecar with these sources would use, when it is not random:
 /// given (flag, `BLEMEES_AGENT_SID`) or derived from the host's session id.
 /// Hooks use it to find their session's sidecar.
 pub(crate) fn stable_sid(s: &Sources) -> Option<String> {
-    if s.flag_sid.is_some() || s.agent_sid.is_some() || s.host_session_id.is_some() {
-        Some(resolve_sid(s))
-    } else {
-        None
+    let given = s.flag_sid.as_deref().or(s.agent_sid.as_deref());
+    if let Some(seed) = given.filter(|g| !is_valid_sid(g)) {
+        tracing::info!("deriving the sid from {seed:?}, which is not itself a sid");
     }
+    env::stable_sid(given, s.host_session_id.as_deref())
 }
 
 fn resolve_alias(s: &Sources) -> Option<String> {
@@ -137,28 +124,10 @@ fn resolve_alias(s: &Sources) -> Option<String> {
     None
 }
 
-/// A stable sid for `seed`: `sess_` + the first 96 bits of a SHA-256, in the
-/// URL-safe alphabet of minted sids.
-pub(crate) fn derive_sid(seed: &str) -> String {
-    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-    let digest = Sha256::new()
-        .chain_update(SID_DERIVATION_DOMAIN)
-        .chain_update(seed.as_bytes())
-        .finalize();
-    let mut sid = String::from(SID_PREFIX);
-    // 12 bytes = 96 bits = 16 characters of 6 bits.
-    for chunk in digest[..12].chunks(3) {
-        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
-        for shift in [18, 12, 6, 0] {
-            sid.push(ALPHABET[((n >> shift) & 63) as usize] as char);
-        }
-    }
-    sid
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use peer_proto::identity::derive_sid;
 
     fn sources(dir: &std::path::Path) -> Sources {
         Sources {
@@ -206,7 +175,6 @@ mod tests {
         assert_eq!(resolve(&s).sid, "sess_abcdefghijklmnop");
         s.flag_sid = Some("sess_ZYXWVUTSRQPONMLK".into());
         assert_eq!(resolve(&s).sid, "sess_ZYXWVUTSRQPONMLK");
-        assert_ne!(derive_sid("a"), derive_sid("b"));
     }
 
     #[test]

@@ -27,6 +27,19 @@ pub fn canonical_home(raw: &str, user_home: Option<&Path>) -> Option<String> {
     is_valid_home(&form).then_some(form)
 }
 
+/// The path a canonical home names, the inverse of [`canonical_home`]: `~` and
+/// `~/…` under `user_home`, `/…` as written. `None` for a string that is not a
+/// canonical home, or a `~` form without a user home.
+pub fn home_path(home: &str, user_home: Option<&Path>) -> Option<PathBuf> {
+    if !is_valid_home(home) {
+        return None;
+    }
+    match home.strip_prefix('~') {
+        Some(rest) => Some(user_home?.join(rest.trim_start_matches('/'))),
+        None => Some(PathBuf::from(home)),
+    }
+}
+
 /// `path` without `.`, `..` or repeated separators, without touching the disk.
 fn lexically_clean(path: &Path) -> PathBuf {
     let mut out = PathBuf::from("/");
@@ -79,5 +92,19 @@ mod tests {
             canonical_home(&format!("{r}/u"), None).as_deref(),
             Some(format!("{r}/u").as_str())
         );
+    }
+
+    #[test]
+    fn home_paths_invert_home_forms() {
+        let user = Path::new("/home/u");
+        let p = |home: &str| home_path(home, Some(user));
+        assert_eq!(p("~"), Some(PathBuf::from("/home/u")));
+        assert_eq!(p("~/src/p"), Some(PathBuf::from("/home/u/src/p")));
+        assert_eq!(p("/srv/p"), Some(PathBuf::from("/srv/p")));
+        assert_eq!(p("/"), Some(PathBuf::from("/")));
+        assert_eq!(p("~/bad/"), None);
+        assert_eq!(p("relative"), None);
+        assert_eq!(home_path("~/p", None), None);
+        assert_eq!(home_path("/p", None), Some(PathBuf::from("/p")));
     }
 }

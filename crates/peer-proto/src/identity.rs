@@ -1,6 +1,7 @@
 //! Session ids, aliases, topic names and session homes (SPEC §1).
 
 use nanoid::nanoid;
+use sha2::{Digest, Sha256};
 
 /// Prefix of every session id.
 pub const SID_PREFIX: &str = "sess_";
@@ -111,6 +112,30 @@ pub fn mint_sid() -> String {
     )
 }
 
+/// Separates derived sids from any other use of the same hash input.
+const SID_DERIVATION_DOMAIN: &[u8] = b"blemees-peer sid v1\0";
+
+/// A stable sid for `seed` (a harness's UUID, a host's session id): `sess_` +
+/// the first 96 bits of a SHA-256, in the URL-safe alphabet of minted sids. So
+/// a sidecar restarted for the same agent session keeps its address, and other
+/// tools (hooks, the git guard) can tell which session they act for.
+pub fn derive_sid(seed: &str) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let digest = Sha256::new()
+        .chain_update(SID_DERIVATION_DOMAIN)
+        .chain_update(seed.as_bytes())
+        .finalize();
+    let mut sid = String::from(SID_PREFIX);
+    // 12 bytes = 96 bits = 16 characters of 6 bits.
+    for chunk in digest[..12].chunks(3) {
+        let n = (u32::from(chunk[0]) << 16) | (u32::from(chunk[1]) << 8) | u32::from(chunk[2]);
+        for shift in [18, 12, 6, 0] {
+            sid.push(ALPHABET[((n >> shift) & 63) as usize] as char);
+        }
+    }
+    sid
+}
+
 /// Digits of a message id's ordered part, in ASCII order so ids compare as their
 /// numbers do.
 const ORDERED: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
@@ -164,6 +189,14 @@ mod tests {
             assert!(is_valid_sid(&mint_sid()));
         }
         assert_ne!(mint_sid(), mint_sid());
+    }
+
+    #[test]
+    fn derived_sids_are_valid_stable_and_distinct() {
+        let sid = derive_sid("2d0c7d43-claude");
+        assert!(is_valid_sid(&sid), "{sid}");
+        assert_eq!(derive_sid("2d0c7d43-claude"), sid);
+        assert_ne!(derive_sid("a"), derive_sid("b"));
     }
 
     #[test]

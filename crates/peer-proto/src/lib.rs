@@ -1,13 +1,15 @@
 //! The `blemees-peer/1` language, shared by the daemon, the client library and the
 //! MCP sidecar: identity and address grammar, the fnmatch-style globs used by DM
 //! filters and watchers, JSON-RPC envelopes and error codes, and where the socket
-//! and the state directory live. Nothing here does network or database I/O (only
-//! `home` reads the file system, to resolve symlinks), so every rule can be
+//! and the state directory live, and who an agent session is by its environment.
+//! Nothing here does network or database I/O (only `home` reads the file system,
+//! to resolve symlinks), so every rule can be
 //! unit-tested and fuzzed in isolation.
 
 #![warn(missing_docs)]
 
 pub mod address;
+pub mod agent_env;
 pub mod api;
 pub mod error;
 pub mod glob;

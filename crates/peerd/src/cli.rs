@@ -3,6 +3,7 @@
 use crate::backup;
 use crate::client;
 use crate::config::{self, Config};
+use crate::guard;
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
 use peer_client::LogLevel;
@@ -84,6 +85,17 @@ enum Command {
         /// Where the copy goes (must not exist yet)
         dest: PathBuf,
     },
+    /// Refuse git commits that change paths other sessions leased exclusively
+    ///
+    /// `guard install` writes a pre-commit hook into a repository. It refuses a
+    /// commit that changes paths matching an exclusive lease of another agent
+    /// session working in that repository, naming the holder and the reason.
+    /// With no daemon it warns and allows. Bypass it for one commit with
+    /// `BLEMEES_PEER_GUARD=off git commit …`.
+    Guard {
+        #[command(subcommand)]
+        command: guard::Command,
+    },
 }
 
 impl Args {
@@ -124,6 +136,7 @@ pub fn main() -> ExitCode {
                 Err(e) => fail(&e),
             };
         }
+        Some(Command::Guard { command }) => return guard::run(command, args.socket.as_deref()),
         None => {}
     }
     tracing_subscriber::fmt()

@@ -4,7 +4,7 @@
 //! broadcasts or queues) and exit 0 on success, 1 on a daemon error, 2 on a usage
 //! error (clap) and 3 when no daemon runs at the socket.
 
-mod render;
+pub(crate) mod render;
 
 use clap::Subcommand;
 use peer_client::{connect_hello, ClientError, Connection, Notifications};
@@ -139,7 +139,7 @@ fn body(text: &str) -> Box<RawValue> {
 }
 
 /// An operator connection, its home being the current directory.
-async fn connect(socket: &Path) -> Result<(Connection, Notifications), ClientError> {
+pub(crate) async fn connect(socket: &Path) -> Result<(Connection, Notifications), ClientError> {
     let cwd = std::env::current_dir().ok();
     let user_home = peer_proto::paths::user_home();
     let home = cwd

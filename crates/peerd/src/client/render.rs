@@ -39,7 +39,7 @@ impl Style {
 }
 
 /// `ts` (float seconds) in local time, `format` as strftime.
-fn local(ts: Option<f64>, format: &str) -> String {
+pub(crate) fn local(ts: Option<f64>, format: &str) -> String {
     let Some(ts) = ts.filter(|t| t.is_finite()) else {
         return "-".to_owned();
     };
