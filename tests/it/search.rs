@@ -89,13 +89,16 @@ fn messages_trimmed_from_a_ring_are_not_found() {
     assert!(!ids(&hits).contains(&first));
 }
 
-/// Makes the database at `db` what schema 3 left: no search index.
+/// Makes the database at `db` what schema 3 left: no search index (and no
+/// federation tables, which came after).
 fn downgrade_to_schema_3(db: &std::path::Path) {
     let c = rusqlite::Connection::open(db).unwrap();
     c.execute_batch(
         "DROP TRIGGER messages_fts_forget;
          DROP TABLE messages_fts;
          DELETE FROM meta WHERE key IN ('fts_backfill_below', 'fts_indexed_upto');
+         DROP TABLE fed_outbox;
+         DROP TABLE fed_offsets;
          PRAGMA user_version = 3;",
     )
     .unwrap();
@@ -140,7 +143,7 @@ fn search_finds_old_and_new_rows_after_an_upgrade_from_schema_3() {
         assert!(old.contains(&ids(&one)[0]), "entry {i}");
     }
     let version: i64 = query_db(&d.state_dir().join("peerd.db"), "PRAGMA user_version");
-    assert_eq!(version, 4);
+    assert_eq!(version, 5);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -1,4 +1,6 @@
-//! Address grammar (SPEC §1): `home:<home>`, `home:<home>#<sid|alias>`, `topic:<name>`.
+//! Address grammar (SPEC §4): `home:<home>`, `home:<home>#<sid|alias>`, `topic:<name>`,
+//! and, with federation (SPEC §16), `home@<node>:<home>[#<sid|alias>]` for a
+//! session on another node.
 
 use crate::identity::{is_valid_alias, is_valid_home, is_valid_sid, is_valid_topic};
 
@@ -10,6 +12,45 @@ pub enum Address<'a> {
     Home(HomeAddress<'a>),
     /// A topic address: the name after `topic:`.
     Topic(&'a str),
+    /// [ext] A session address on node `node`: `home@<node>:<home>[#…]`.
+    Remote(RemoteAddress<'a>),
+}
+
+/// `home@<node>:` and the rest of a `home:` address, as that node reads it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RemoteAddress<'a> {
+    /// The node's name.
+    pub node: &'a str,
+    /// What follows `home@<node>:`: `<home>[#<sid|alias>]`.
+    pub rest: &'a str,
+    /// `rest`, parsed.
+    pub home: HomeAddress<'a>,
+}
+
+impl RemoteAddress<'_> {
+    /// The address as its node knows it: `home:<rest>`.
+    pub fn local(&self) -> String {
+        format!("{HOME_SCHEME}{}", self.rest)
+    }
+}
+
+const HOME_SCHEME: &str = "home:";
+
+/// `home:…` as node `node`'s address for it: `home@<node>:…`. Other
+/// addresses (topics are the same on every node) come back unchanged.
+pub fn qualify(address: &str, node: &str) -> String {
+    match address.strip_prefix(HOME_SCHEME) {
+        Some(rest) => format!("home@{node}:{rest}"),
+        None => address.to_owned(),
+    }
+}
+
+/// A node name: 1 to 64 of `[A-Za-z0-9_-]`, so that it is one token of a NATS
+/// subject and cannot be confused with the rest of an address.
+pub fn is_valid_node(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// `home:<home>` with an optional `#<sid|alias>` target.
@@ -46,6 +87,9 @@ pub enum AddressError {
     #[error("the part after '#' must be a sid (sess_ + 16 chars) or an alias")]
     /// A bad part after `#`.
     Target,
+    #[error("the node of home@<node>: must be 1 to 64 of [A-Za-z0-9_-]")]
+    /// [ext] A bad node name in `home@<node>:`.
+    Node,
 }
 
 impl AddressError {
@@ -64,7 +108,25 @@ impl<'a> Address<'a> {
                 Err(AddressError::Topic)
             };
         }
-        let rest = s.strip_prefix("home:").ok_or(AddressError::Scheme)?;
+        if let Some(qualified) = s.strip_prefix("home@") {
+            let (node, rest) = qualified.split_once(':').ok_or(AddressError::Scheme)?;
+            if !is_valid_node(node) {
+                return Err(AddressError::Node);
+            }
+            return Ok(Address::Remote(RemoteAddress {
+                node,
+                rest,
+                home: HomeAddress::parse(rest)?,
+            }));
+        }
+        let rest = s.strip_prefix(HOME_SCHEME).ok_or(AddressError::Scheme)?;
+        HomeAddress::parse(rest).map(Address::Home)
+    }
+}
+
+impl<'a> HomeAddress<'a> {
+    /// Parses what follows `home:`.
+    fn parse(rest: &'a str) -> Result<Self, AddressError> {
         let (home, target) = match rest.split_once('#') {
             Some((home, t)) if is_valid_sid(t) => (home, Some(Target::Sid(t))),
             Some((home, t)) if is_valid_alias(t) => (home, Some(Target::Alias(t))),
@@ -74,7 +136,7 @@ impl<'a> Address<'a> {
         if !is_valid_home(home) {
             return Err(AddressError::Home);
         }
-        Ok(Address::Home(HomeAddress { home, target }))
+        Ok(HomeAddress { home, target })
     }
 }
 
@@ -134,6 +196,30 @@ mod tests {
         assert_eq!(Address::parse("home:~#a#b"), Err(AddressError::Target));
         assert_eq!(Address::parse("mailto:x"), Err(AddressError::Scheme));
         assert_eq!(Address::parse(""), Err(AddressError::Scheme));
+    }
+
+    #[test]
+    fn parses_node_qualified_addresses() {
+        let a = Address::parse("home@laptop:~/p#architect").unwrap();
+        let Address::Remote(r) = a else {
+            panic!("{a:?}")
+        };
+        assert_eq!((r.node, r.rest), ("laptop", "~/p#architect"));
+        assert_eq!(r.home.target, Some(Target::Alias("architect")));
+        assert_eq!(r.local(), "home:~/p#architect");
+        assert!(matches!(
+            Address::parse("home@gpu-1:/srv"),
+            Ok(Address::Remote(_))
+        ));
+        assert_eq!(Address::parse("home@a.b:~"), Err(AddressError::Node));
+        assert_eq!(Address::parse("home@:~"), Err(AddressError::Node));
+        assert_eq!(Address::parse("home@x"), Err(AddressError::Scheme));
+        assert_eq!(Address::parse("home@x:rel"), Err(AddressError::Home));
+        assert_eq!(
+            qualify("home:~/p#sess_abcdefghijklmnop", "n"),
+            "home@n:~/p#sess_abcdefghijklmnop"
+        );
+        assert_eq!(qualify("topic:t", "n"), "topic:t");
     }
 
     #[test]

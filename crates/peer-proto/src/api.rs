@@ -437,6 +437,9 @@ pub struct StatusResult {
     pub connections: usize,
     /// Size of the database and its WAL.
     pub db_bytes: u64,
+    /// [ext] The link to other nodes, when federation is on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub federation: Option<FederationStatus>,
     /// The daemon's process id.
     pub pid: u32,
     /// DMs waiting in queues.
@@ -453,6 +456,19 @@ pub struct StatusResult {
     pub unindexed: u64,
     /// Seconds since the daemon started.
     pub uptime_s: f64,
+}
+
+/// [ext] The federation part of `peer.status`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct FederationStatus {
+    /// Messages stored here and not yet acknowledged by JetStream.
+    pub backlog: u64,
+    /// `connecting`, `up` or `down`.
+    pub link: String,
+    /// The NATS servers given (`--nats`), without credentials.
+    pub nats: String,
+    /// This node's name.
+    pub node: String,
 }
 
 /// `peer.ack` params.

@@ -316,7 +316,7 @@ proptest! {
 
     #[test]
     fn address_parse_agrees_with_the_grammar(
-        scheme in select(vec!["home:", "topic:", "hom:", "", "Home:"]),
+        scheme in select(vec!["home:", "topic:", "hom:", "", "Home:", "home@n-1:", "home@a.b:", "home@:", "home@x"]),
         body in prop_oneof![valid_home(), valid_topic()].prop_flat_map(mutated),
         target in proptest::option::of(prop_oneof![valid_sid(), valid_alias()].prop_flat_map(mutated)),
     ) {

@@ -171,7 +171,7 @@ fn set_alias(p: &Params) -> Result<Call, RpcError> {
 fn send(p: &Params) -> Result<Call, RpcError> {
     let to: String = p.required("to", "a home: address")?;
     match Address::parse(&to) {
-        Ok(Address::Home(_)) => {}
+        Ok(Address::Home(_) | Address::Remote(_)) => {}
         Ok(Address::Topic(_)) => {
             return Err(RpcError::invalid_params(
                 "peer.send target must be a home: address",
@@ -380,7 +380,10 @@ pub fn check_parse(method: &str, params: &Params) {
     match call {
         Call::Hello(h) => assert!(is_valid_sid(&h.sid) && is_valid_home(&h.home)),
         Call::SetAlias(alias) => assert!(alias.is_none_or(|a| is_valid_alias(&a))),
-        Call::Send(p) => assert!(matches!(Address::parse(&p.to), Ok(Address::Home(_)))),
+        Call::Send(p) => assert!(matches!(
+            Address::parse(&p.to),
+            Ok(Address::Home(_) | Address::Remote(_))
+        )),
         Call::Publish(PublishParams { topic, .. })
         | Call::Subscribe(SubscribeParams { topic, .. })
         | Call::Unsubscribe(TopicParams { topic }) => assert!(is_valid_topic(&topic)),

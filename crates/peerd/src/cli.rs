@@ -3,6 +3,7 @@
 use crate::backup;
 use crate::client;
 use crate::config::{self, Config};
+use crate::federation::{self, FederationConfig};
 use crate::guard;
 use clap::builder::TypedValueParser;
 use clap::{Parser, Subcommand};
@@ -71,9 +72,56 @@ pub(crate) struct Args {
     #[arg(long, value_name = "SECS", default_value_t = config::DEFAULT_LEASE_GRACE_SECS,
           value_parser = clap::value_parser!(u32).range(0..=86_400))]
     lease_grace_secs: u32,
+    /// Federate through this NATS server (nats:// or tls:// URL; repeat the
+    /// flag for the servers of a cluster). Without it, no federation
+    #[arg(long = "nats", value_name = "URL")]
+    nats: Vec<String>,
+    /// This node's name in federation (1 to 64 of [A-Za-z0-9_-]) [default:
+    /// the host name up to its first dot]
+    #[arg(long, value_name = "NAME", value_parser = node_name)]
+    node: Option<String>,
+    /// Subject prefix (and, in capitals, JetStream stream name) of the nodes
+    /// that talk to each other: teams sharing a NATS account pick their own
+    #[arg(long, value_name = "PREFIX", default_value = federation::DEFAULT_PREFIX,
+          value_parser = subject_prefix)]
+    nats_prefix: String,
+    /// NATS credentials file (.creds: user JWT and nkey seed)
+    #[arg(long, value_name = "FILE")]
+    nats_creds: Option<PathBuf>,
+    /// File holding an nkey seed (SU…) to authenticate to NATS
+    #[arg(long, value_name = "FILE")]
+    nats_nkey: Option<PathBuf>,
+    /// File holding a NATS token
+    #[arg(long, value_name = "FILE")]
+    nats_token_file: Option<PathBuf>,
+    /// CA certificate (PEM) that NATS servers' TLS certificates must chain to;
+    /// requires TLS
+    #[arg(long, value_name = "FILE")]
+    nats_ca: Option<PathBuf>,
+    /// Days the JetStream stream keeps a message when it creates the stream:
+    /// a node offline longer misses what was sent to it meanwhile
+    #[arg(long, value_name = "N", default_value_t = federation::DEFAULT_MAX_AGE_DAYS,
+          value_parser = clap::value_parser!(u32).range(1..=3650))]
+    nats_max_age_days: u32,
     /// Log verbosity (logs go to stderr)
     #[arg(long, value_enum, default_value_t = LogLevel::Info)]
     log_level: LogLevel,
+}
+
+fn node_name(s: &str) -> Result<String, String> {
+    if peer_proto::address::is_valid_node(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be 1 to 64 of [A-Za-z0-9_-]".into())
+    }
+}
+
+fn subject_prefix(s: &str) -> Result<String, String> {
+    if federation::wire::is_valid_prefix(s) {
+        Ok(s.to_owned())
+    } else {
+        Err("must be dot-separated tokens of [A-Za-z0-9_-]".into())
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -115,6 +163,16 @@ impl Args {
         c.max_queued_output_bytes = self.max_queued_output_bytes;
         c.first_line_timeout_ms = self.first_line_timeout_ms;
         c.lease_grace_secs = self.lease_grace_secs;
+        c.federation = (!self.nats.is_empty()).then(|| FederationConfig {
+            urls: self.nats.clone(),
+            node: self.node.clone().unwrap_or_else(federation::default_node),
+            prefix: self.nats_prefix.clone(),
+            creds: self.nats_creds.clone(),
+            nkey: self.nats_nkey.clone(),
+            token: self.nats_token_file.clone(),
+            ca: self.nats_ca.clone(),
+            max_age_days: self.nats_max_age_days,
+        });
         c
     }
 }

@@ -82,6 +82,8 @@ pub(crate) struct Config {
     pub(crate) max_queued_output_bytes: usize,
     pub(crate) first_line_timeout_ms: u32,
     pub(crate) lease_grace_secs: u32,
+    /// [ext] Federation through NATS, when `--nats` is given.
+    pub(crate) federation: Option<crate::federation::FederationConfig>,
 }
 
 impl Config {
@@ -100,6 +102,7 @@ impl Config {
             max_queued_output_bytes: DEFAULT_MAX_QUEUED_OUTPUT_BYTES,
             first_line_timeout_ms: DEFAULT_FIRST_LINE_TIMEOUT_MS,
             lease_grace_secs: DEFAULT_LEASE_GRACE_SECS,
+            federation: None,
         }
     }
 

@@ -33,6 +33,10 @@ pub(crate) enum Inbound {
     Requeue(Vec<i64>),
     /// Time to purge expired history.
     Purge,
+    /// [ext] A message from another node (federation).
+    Remote(crate::federation::Remote),
+    /// [ext] Outbox rows JetStream has acknowledged.
+    Forwarded(Vec<i64>),
     /// Time to end leases whose time is up.
     LeaseTick,
     /// A read done off the event thread: its frames go out in its place.
@@ -124,6 +128,10 @@ pub(crate) async fn run(
                     ops.extend(router.handle(event, Now::read()));
                 }
                 Inbound::Requeue(seqs) => ops.push(Op::Requeue(seqs)),
+                Inbound::Remote(remote) => {
+                    ops.extend(router.handle(Event::Remote(remote), Now::read()));
+                }
+                Inbound::Forwarded(ids) => ops.push(Op::Forwarded(ids)),
                 Inbound::ReadDone(done) => {
                     read_bytes += done
                         .frames

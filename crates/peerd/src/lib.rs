@@ -21,6 +21,7 @@ mod clock;
 mod config;
 mod connection;
 mod event_loop;
+mod federation;
 mod guard;
 mod listen;
 mod op;

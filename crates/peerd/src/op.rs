@@ -46,6 +46,17 @@ pub(crate) enum Op {
         kind: Kind,
         queued: bool,
     },
+    /// [ext] Queue an envelope for another node (or all of them) in the
+    /// federation outbox, in this batch's transaction.
+    Forward {
+        subject: String,
+        msg_id: String,
+        payload: Vec<u8>,
+    },
+    /// [ext] Forget outbox rows JetStream has acknowledged.
+    Forwarded(Vec<i64>),
+    /// [ext] The JetStream consumer of `kind` has stored up to `stream_seq`.
+    Offset { kind: Kind, stream_seq: u64 },
     /// Push one frame to one connection once everything before it is durable.
     Push { to: ConnId, out: Out },
     /// Push one frame to many connections (a broadcast, a fan-out): one shared

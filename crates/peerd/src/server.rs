@@ -28,7 +28,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
     if activated.is_none() {
         listen::claim_path(&config.socket)?;
     }
-    let (store, next_seq) = Store::open(&config)?;
+    let (mut store, next_seq) = Store::open(&config)?;
     let (listener, own_socket) = match activated {
         Some(listener) => {
             tracing::info!("using the socket passed by systemd");
@@ -48,6 +48,13 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         // Fails only when the event loop has stopped: the read is moot.
         let _ = reads_done.blocking_send(Inbound::ReadDone(done));
     })?;
+    if let Some(fed) = &config.federation {
+        let federation =
+            crate::federation::start(fed.clone(), &config.db_path(), router_tx.clone())?;
+        router.federate(fed.subjects());
+        store.federate(federation.wake, federation.link);
+        tracing::info!(node = %fed.node, nats = %fed.urls.join(","), "federating");
+    }
     let router_task = tokio::spawn(event_loop::run(router, router_rx, store, reader));
     let purge_tx = router_tx.clone();
     let purge_task = tokio::spawn(async move {

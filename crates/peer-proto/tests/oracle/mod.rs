@@ -7,7 +7,7 @@
 //! same rules; each includer uses only some of them.
 #![allow(dead_code)]
 
-use peer_proto::address::{Address, AddressError, HomeAddress, Target};
+use peer_proto::address::{Address, AddressError, HomeAddress, RemoteAddress, Target};
 use peer_proto::rpc;
 use regex::Regex;
 use serde_json::Value;
@@ -55,9 +55,21 @@ pub(crate) fn address(s: &str) -> Result<Address<'_>, AddressError> {
             Err(AddressError::Topic)
         };
     }
-    let c = re!(r"^home:([^#]*)(?:#((?s).*))?$")
-        .captures(s)
-        .ok_or(AddressError::Scheme)?;
+    if let Some(c) = re!(r"^home@([^:]*):((?s).*)$").captures(s) {
+        let (node, rest) = (c.get(1).unwrap().as_str(), c.get(2).unwrap().as_str());
+        if !re!(r"^[A-Za-z0-9_-]{1,64}$").is_match(node) {
+            return Err(AddressError::Node);
+        }
+        let home = home_address(rest)?;
+        return Ok(Address::Remote(RemoteAddress { node, rest, home }));
+    }
+    let rest = s.strip_prefix("home:").ok_or(AddressError::Scheme)?;
+    home_address(rest).map(Address::Home)
+}
+
+/// What follows `home:` (or `home@<node>:`).
+fn home_address(rest: &str) -> Result<HomeAddress<'_>, AddressError> {
+    let c = re!(r"^([^#]*)(?:#((?s).*))?$").captures(rest).unwrap();
     let target = match c.get(2).map(|t| t.as_str()) {
         None => None,
         Some(t) if sid(t) => Some(Target::Sid(t)),
@@ -68,7 +80,7 @@ pub(crate) fn address(s: &str) -> Result<Address<'_>, AddressError> {
     if !self::home(home) {
         return Err(AddressError::Home);
     }
-    Ok(Address::Home(HomeAddress { home, target }))
+    Ok(HomeAddress { home, target })
 }
 
 /// What SPEC §2 says `decode` must make of a line.

@@ -136,6 +136,22 @@ pub(crate) fn status(s: &Value) -> String {
         };
         let _ = writeln!(out, "{key:<15}{value}");
     }
+    if let Some(f) = s["federation"].as_object() {
+        let field = |k: &str| match &f.get(k) {
+            Some(Value::String(v)) => printable(v),
+            Some(Value::Null) | None => "-".to_owned(),
+            Some(v) => v.to_string(),
+        };
+        let _ = writeln!(
+            out,
+            "{:<15}node {}, link {}, backlog {}, nats {}",
+            "federation",
+            field("node"),
+            field("link"),
+            field("backlog"),
+            field("nats")
+        );
+    }
     out
 }
 

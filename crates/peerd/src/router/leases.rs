@@ -69,7 +69,7 @@ impl Router {
     }
 
     fn lease_alive(&self, h: &Held, now: f64) -> bool {
-        h.stored.info.expires > now && h.orphaned.map_or(true, |t| t + self.lease_grace_s > now)
+        h.stored.info.expires > now && h.orphaned.is_none_or(|t| t + self.lease_grace_s > now)
     }
 
     /// The message on `topic:leases` saying `event` of `info`, from its holder.
@@ -233,7 +233,7 @@ impl Router {
             .leases
             .iter()
             .filter(|(_, h)| h.is_of(&sid, &home))
-            .filter(|(lid, _)| ids.as_ref().map_or(true, |ids| ids.contains(lid)))
+            .filter(|(lid, _)| ids.as_ref().is_none_or(|ids| ids.contains(lid)))
             .map(|(lid, _)| lid.clone())
             .collect();
         let mut ops = Vec::new();
@@ -255,7 +255,7 @@ impl Router {
             .leases
             .values()
             .filter(|h| self.lease_alive(h, now.unix))
-            .filter(|h| path.as_ref().map_or(true, |p| h.globs.overlaps(p)))
+            .filter(|h| path.as_ref().is_none_or(|p| h.globs.overlaps(p)))
             .map(|h| h.stored.info.clone())
             .collect();
         leases.sort_by(|a, b| a.since.total_cmp(&b.since));

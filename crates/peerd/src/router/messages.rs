@@ -15,7 +15,7 @@ use serde_json::value::RawValue;
 impl Router {
     /// Live sessions addressed by `to` (a valid `home:` address), but never `sender`,
     /// and only those whose DM filter accepts `from`.
-    fn dm_recipients(&self, sender: ConnId, to: &str, from: &str) -> Vec<ConnId> {
+    pub(super) fn dm_recipients(&self, sender: ConnId, to: &str, from: &str) -> Vec<ConnId> {
         let Ok(Address::Home(addr)) = Address::parse(to) else {
             return Vec::new();
         };
@@ -35,7 +35,7 @@ impl Router {
     }
 
     /// A new message from `conn`'s session, numbered.
-    fn message(
+    pub(super) fn message(
         &mut self,
         conn: ConnId,
         to: String,
@@ -58,7 +58,21 @@ impl Router {
         Ok(message)
     }
 
-    pub(super) fn send(&mut self, conn: ConnId, id: ReplyId, p: SendParams, now: Now) -> Outcome {
+    pub(super) fn send(
+        &mut self,
+        conn: ConnId,
+        id: ReplyId,
+        mut p: SendParams,
+        now: Now,
+    ) -> Outcome {
+        if let Ok(Address::Remote(r)) = Address::parse(&p.to) {
+            let (node, local) = (r.node.to_owned(), r.local());
+            if self.federation.as_ref().is_none_or(|me| me.node() != node) {
+                return self.send_remote(conn, id, p, (node, local), now);
+            }
+            // This node's own name: a local address.
+            p.to = local;
+        }
         let recipients = self.dm_recipients(conn, &p.to, &self.session(conn)?.from);
         let m = self.message(conn, p.to, p.body, p.reply_to, now)?;
         let seq = m.seq.unwrap_or_default();
@@ -105,11 +119,13 @@ impl Router {
         };
         let deliveries = fanout(recipients, || Out::Frame(frame(method::MESSAGE, &m)));
         let answer = respond(conn, id, &result);
+        let forward = self.forward_publish(&m);
         let mut ops = vec![Op::Insert {
             message: m,
             kind: Kind::Topic,
             queued: false,
         }];
+        ops.extend(forward);
         ops.extend(deliveries);
         ops.extend(wire);
         ops.extend(answer);

@@ -16,6 +16,7 @@
 
 mod leases;
 mod messages;
+mod remote;
 mod sessions;
 mod topics;
 mod undo;
@@ -63,6 +64,8 @@ pub(crate) enum Event {
     Closed(ConnId),
     /// Time passes: leases whose time is up end.
     Tick,
+    /// [ext] A message from another node.
+    Remote(crate::federation::Remote),
 }
 
 /// One connection as the router knows it.
@@ -93,6 +96,8 @@ pub(crate) struct Router {
     leases: BTreeMap<String, leases::Held>,
     /// Seconds a lease outlives its holder's session.
     lease_grace_s: f64,
+    /// [ext] With federation: this node's subjects (and name).
+    federation: Option<crate::federation::wire::Subjects>,
 }
 
 /// A request's operations, or the error to answer it with.
@@ -138,7 +143,13 @@ impl Router {
             journal: Vec::new(),
             leases: BTreeMap::new(),
             lease_grace_s: f64::from(crate::config::DEFAULT_LEASE_GRACE_SECS),
+            federation: None,
         }
+    }
+
+    /// Joins the federation as the node of `subjects`.
+    pub(crate) fn federate(&mut self, subjects: crate::federation::wire::Subjects) {
+        self.federation = Some(subjects);
     }
 
     /// Applies one event at `now`; returns the operations it causes, in order.
@@ -169,6 +180,7 @@ impl Router {
             }
             Event::Closed(conn) => self.closed(conn, now),
             Event::Tick => self.expire_leases(now),
+            Event::Remote(r) => self.remote(r),
         }
     }
 

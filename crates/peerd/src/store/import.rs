@@ -123,6 +123,7 @@ fn parse_line(line: &str, kind: Kind) -> Option<Message> {
     let fits = match Address::parse(&m.to).ok()? {
         Address::Home(_) => kind == Kind::Dm,
         Address::Topic(_) => kind == Kind::Topic,
+        Address::Remote(_) => false,
     };
     (fits && m.ts.is_finite()).then_some(m)
 }

@@ -14,6 +14,7 @@
 mod acks;
 mod checkpoint;
 mod db;
+mod fed;
 pub(crate) mod fts;
 mod identity;
 mod import;
@@ -26,6 +27,7 @@ use identity::DbFile;
 use reader::{Read, ReadJob};
 
 use crate::config::{Config, INDEX_CHUNK, PURGE_CHUNK, SEARCH_CATCH_UP};
+use crate::federation::LinkState;
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId, StoredLease};
 use crate::outbox::{ConnId, Out};
 use crate::outboxes::Outboxes;
@@ -39,6 +41,8 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::Notify;
 
 /// The open database and what the operations need beside it.
 pub(crate) struct Store {
@@ -51,6 +55,8 @@ pub(crate) struct Store {
     old_unindexed: bool,
     /// The newest message indexed for search (see [`fts`]).
     indexed_upto: i64,
+    /// With federation: the outbox's wake-up, and the link for the status.
+    federation: Option<(Arc<Notify>, LinkState)>,
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
     retry_requeue: Vec<i64>,
@@ -129,6 +135,7 @@ impl Store {
             _checkpointer: checkpointer,
             old_unindexed,
             indexed_upto,
+            federation: None,
         };
         Ok((store, next_seq))
     }
@@ -243,6 +250,7 @@ impl Store {
         let mut applier = Apply {
             tx: &tx,
             outgoing,
+            federation: self.federation.as_ref().map(|(_, link)| link),
             limits: &self.limits,
             acks: &mut self.acks,
             last_seq: &mut self.last_seq,
@@ -262,6 +270,11 @@ impl Store {
             }
         }
         tx.commit()?;
+        if outgoing.forwards {
+            if let Some((wake, _)) = &self.federation {
+                wake.notify_one();
+            }
+        }
         // Batches of traffic between chunks leave both as they were.
         if let Some(more) = outgoing.purge_more {
             self.purging = more;
@@ -273,6 +286,12 @@ impl Store {
             self.indexed_upto = upto;
         }
         Ok(())
+    }
+
+    /// Joins the federation: commits that queue messages for other nodes wake
+    /// its outbox, and the status shows its link.
+    pub(crate) fn federate(&mut self, wake: Arc<Notify>, link: LinkState) {
+        self.federation = Some((wake, link));
     }
 
     /// Work for a quiet moment: indexing the new messages that do not yet
@@ -293,6 +312,17 @@ impl Store {
             tracing::warn!("final checkpoint failed: {e}");
         }
     }
+}
+
+/// The last JetStream stream sequence stored for the federation consumer of
+/// `kind` (0: none yet).
+pub(crate) fn federation_offset(c: &Connection, kind: Kind) -> rusqlite::Result<u64> {
+    fed::offset(c, kind)
+}
+
+/// Whether a message with this id is stored.
+pub(crate) fn is_stored(c: &Connection, message_id: &str) -> rusqlite::Result<bool> {
+    Ok(db::seq_of(c, message_id)?.is_some())
 }
 
 /// Makes the database and its WAL and shared-memory files `0600`: files made
@@ -362,6 +392,8 @@ struct Outgoing {
     /// Answers to the requests whose operations a failure left unapplied.
     unapplied: Vec<(ConnId, Out)>,
     purge_more: Option<bool>,
+    /// The batch queued messages for other nodes: wake the outbox.
+    forwards: bool,
     /// Whether indexing old messages has more to do, when the batch did some.
     old_unindexed: Option<bool>,
     /// The newest message indexed, when the batch indexed new ones.
@@ -508,6 +540,7 @@ struct Limits {
 struct Apply<'a> {
     tx: &'a Connection,
     outgoing: &'a mut Outgoing,
+    federation: Option<&'a LinkState>,
     limits: &'a Limits,
     acks: &'a mut Acks,
     /// The newest message stored so far: what a read started now may see.
@@ -523,6 +556,16 @@ impl Apply<'_> {
                 kind,
                 queued,
             } => self.insert(&message, kind, queued)?,
+            Op::Forward {
+                subject,
+                msg_id,
+                payload,
+            } => {
+                fed::enqueue(tx, &subject, &msg_id, &payload)?;
+                self.outgoing.forwards = true;
+            }
+            Op::Forwarded(ids) => fed::sent(tx, &ids)?,
+            Op::Offset { kind, stream_seq } => fed::set_offset(tx, kind, stream_seq)?,
             Op::Push { to, out } => {
                 self.hold_if_acked(to, &out)?;
                 self.outgoing.push(to, out);
@@ -750,6 +793,14 @@ impl Apply<'_> {
             sessions: live.sessions,
             topics: names.len(),
             unindexed: u64::try_from(fts::pending(self.tx)?)?,
+            federation: match self.federation {
+                Some(link) => {
+                    let mut status = link.get();
+                    status.backlog = fed::backlog(self.tx)?;
+                    Some(status)
+                }
+                None => None,
+            },
             uptime_s: live.uptime_s,
         })
     }

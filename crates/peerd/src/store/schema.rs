@@ -71,6 +71,22 @@ const MIGRATIONS: &[&str] = &[
         WHEN old.seq BETWEEN (SELECT value FROM meta WHERE key = 'fts_backfill_below')
                          AND (SELECT value FROM meta WHERE key = 'fts_indexed_upto')
         BEGIN DELETE FROM messages_fts WHERE rowid = old.seq; END;",
+    // 5: federation [ext]. The outbox of messages for other nodes, in the
+    // order they are to be published (JSON envelopes, see
+    // `federation::wire`), and, per consumer (`dm`, `topic`), the last
+    // JetStream stream sequence stored here: where to resume.
+    // AUTOINCREMENT: an id is never handed out twice, even once the table is
+    // empty, so the publisher's cursor never skips a new row.
+    "CREATE TABLE fed_outbox (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        subject TEXT NOT NULL,
+        msg_id  TEXT NOT NULL,
+        payload BLOB NOT NULL
+     );
+     CREATE TABLE fed_offsets (
+        consumer   TEXT PRIMARY KEY,
+        stream_seq INTEGER NOT NULL
+     ) WITHOUT ROWID;",
 ];
 
 /// The schema version this build writes.

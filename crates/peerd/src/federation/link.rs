@@ -1,0 +1,128 @@
+//! The connection to NATS: authentication and TLS the way NATS users set them
+//! up (a `.creds` file, an nkey seed, a token, `tls://` URLs with a CA), the
+//! link's state for `peer.status`, and the JetStream stream every node shares.
+
+use super::wire::Subjects;
+use super::FederationConfig;
+use anyhow::Context;
+use async_nats::jetstream::{self, stream};
+use peer_proto::api::FederationStatus;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// How long a connection attempt may take before it is retried.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// Publishes with the same message id within this window are stored once
+/// (the outbox re-sends what it could not see acknowledged).
+const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
+
+/// What `peer.status` shows of the link, shared with the event thread.
+#[derive(Debug, Clone)]
+pub(crate) struct LinkState(Arc<Mutex<FederationStatus>>);
+
+impl LinkState {
+    pub(crate) fn new(config: &FederationConfig) -> LinkState {
+        let nats: Vec<&str> = config.urls.iter().map(|u| without_credentials(u)).collect();
+        LinkState(Arc::new(Mutex::new(FederationStatus {
+            backlog: 0,
+            link: "connecting".into(),
+            nats: nats.join(","),
+            node: config.node.clone(),
+        })))
+    }
+
+    /// The status as of now (the store fills in the backlog).
+    pub(crate) fn get(&self) -> FederationStatus {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    fn set(&self, link: &str) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).link = link.to_owned();
+    }
+}
+
+/// `url` without a `user:password@` (or token) part, for showing.
+fn without_credentials(url: &str) -> &str {
+    match url.rsplit_once('@') {
+        Some((_, host)) => host,
+        None => url,
+    }
+}
+
+/// Connects to the configured servers, retrying in the background until one
+/// answers; the client reconnects by itself after that.
+pub(crate) async fn connect(
+    config: &FederationConfig,
+    state: LinkState,
+) -> anyhow::Result<async_nats::Client> {
+    let mut options = async_nats::ConnectOptions::new()
+        .name(format!("blemees-peerd {}", config.node))
+        .connection_timeout(CONNECT_TIMEOUT)
+        .retry_on_initial_connect()
+        .max_reconnects(None);
+    if let Some(path) = &config.creds {
+        options = options
+            .credentials_file(path)
+            .await
+            .with_context(|| format!("reading the NATS credentials {}", path.display()))?;
+    }
+    if let Some(path) = &config.nkey {
+        options = options.nkey(read_secret(path, "NATS nkey seed")?);
+    }
+    if let Some(path) = &config.token {
+        options = options.token(read_secret(path, "NATS token")?);
+    }
+    if let Some(path) = &config.ca {
+        options = options
+            .add_root_certificates(path.clone())
+            .require_tls(true);
+    }
+    let events = state.clone();
+    options = options.event_callback(move |event| {
+        let events = events.clone();
+        async move {
+            match event {
+                async_nats::Event::Connected => events.set("up"),
+                async_nats::Event::Disconnected => events.set("down"),
+                other => tracing::info!("NATS: {other}"),
+            }
+        }
+    });
+    let client = options
+        .connect(config.urls.join(","))
+        .await
+        .context("connecting to NATS")?;
+    Ok(client)
+}
+
+/// A secret file's content, trimmed (editors add a newline).
+fn read_secret(path: &std::path::Path, what: &str) -> anyhow::Result<String> {
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("reading the {what} {}", path.display()))?;
+    Ok(text.trim().to_owned())
+}
+
+/// The stream of every node's DMs and publishes: created with file storage
+/// if it does not exist (an account that may not create it needs it made
+/// beforehand; see docs/federation.md).
+pub(crate) async fn stream(
+    js: &jetstream::Context,
+    subjects: &Subjects,
+    max_age: Duration,
+) -> anyhow::Result<stream::Stream> {
+    let name = subjects.stream_name();
+    if let Ok(found) = js.get_stream(&name).await {
+        return Ok(found);
+    }
+    js.get_or_create_stream(stream::Config {
+        name: name.clone(),
+        subjects: subjects.stream_subjects(),
+        storage: stream::StorageType::File,
+        retention: stream::RetentionPolicy::Limits,
+        max_age,
+        duplicate_window: DUPLICATE_WINDOW,
+        ..Default::default()
+    })
+    .await
+    .with_context(|| format!("creating the JetStream stream {name}"))
+}

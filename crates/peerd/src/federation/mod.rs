@@ -1,0 +1,148 @@
+//! Federation (SPEC §16): daemons on different machines exchange DMs and topic
+//! messages through NATS JetStream. Each daemon keeps its own socket and
+//! store; a DM for `home@<node>:…` and every publish are stored here first,
+//! then forwarded; what other nodes send is stored and delivered here by the
+//! usual rules.
+//!
+//! It runs on a thread of its own with its own runtime, so that NATS being
+//! slow, down or far away never holds up the event thread: the two meet only
+//! through the event loop's queue (arriving messages, outbox rows sent) and a
+//! wake-up for the outbox.
+
+mod inbound;
+mod link;
+mod outbound;
+pub(crate) mod wire;
+
+pub(crate) use inbound::Remote;
+pub(crate) use link::LinkState;
+
+use crate::event_loop::Inbound;
+use crate::op::Kind;
+use anyhow::Context;
+use rusqlite::{Connection, OpenFlags};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+use wire::Subjects;
+
+/// The subject prefix when none is given.
+pub(crate) const DEFAULT_PREFIX: &str = "blemees";
+/// Days JetStream keeps a message when `--nats-max-age-days` is not given: a
+/// node offline longer misses what was sent to it meanwhile.
+pub(crate) const DEFAULT_MAX_AGE_DAYS: u32 = 7;
+
+/// How to reach NATS and who this node is.
+#[derive(Debug, Clone)]
+pub(crate) struct FederationConfig {
+    /// Server URLs (`nats://`, `tls://`), several for a cluster.
+    pub(crate) urls: Vec<String>,
+    /// This node's name.
+    pub(crate) node: String,
+    pub(crate) prefix: String,
+    pub(crate) creds: Option<PathBuf>,
+    pub(crate) nkey: Option<PathBuf>,
+    pub(crate) token: Option<PathBuf>,
+    pub(crate) ca: Option<PathBuf>,
+    pub(crate) max_age_days: u32,
+}
+
+impl FederationConfig {
+    pub(crate) fn subjects(&self) -> Subjects {
+        Subjects::new(&self.prefix, &self.node)
+    }
+}
+
+/// The running federation: what the event thread needs of it.
+pub(crate) struct Federation {
+    /// Woken after a commit that added outbox rows.
+    pub(crate) wake: Arc<Notify>,
+    pub(crate) link: LinkState,
+}
+
+/// Starts the federation thread. It connects in the background: a daemon
+/// whose NATS is down starts, serves local traffic and keeps its remote sends
+/// in the outbox until the link comes up.
+pub(crate) fn start(
+    config: FederationConfig,
+    db_path: &Path,
+    to_loop: mpsc::Sender<Inbound>,
+) -> anyhow::Result<Federation> {
+    let wake = Arc::new(Notify::new());
+    let link = LinkState::new(&config);
+    let reader = || read_only(db_path);
+    let (outbox_db, dm_db, topic_db) = (reader()?, reader()?, reader()?);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("starting the federation runtime")?;
+    let (state, woken) = (link.clone(), wake.clone());
+    std::thread::Builder::new()
+        .name("peerd-federation".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let client = match link::connect(&config, state).await {
+                    Ok(c) => c,
+                    Err(e) => {
+                        tracing::error!("federation is off: {e:#}");
+                        return;
+                    }
+                };
+                let js = async_nats::jetstream::new(client);
+                let me = config.subjects();
+                let max_age = Duration::from_secs(u64::from(config.max_age_days) * 86_400);
+                let stream = loop {
+                    match link::stream(&js, &me, max_age).await {
+                        Ok(s) => break s,
+                        Err(e) => {
+                            tracing::warn!("{e:#}; retrying");
+                            tokio::time::sleep(Duration::from_secs(1)).await;
+                        }
+                    }
+                };
+                tracing::info!(node = me.node(), stream = %me.stream_name(), "federation up");
+                let dms =
+                    inbound::run(dm_db, stream.clone(), me.clone(), Kind::Dm, to_loop.clone());
+                let topics = inbound::run(topic_db, stream, me, Kind::Topic, to_loop.clone());
+                let out = outbound::run(outbox_db, js, woken, to_loop);
+                tokio::join!(dms, topics, out);
+            });
+        })
+        .context("starting the federation thread")?;
+    Ok(Federation { wake, link })
+}
+
+fn read_only(db: &Path) -> anyhow::Result<Connection> {
+    Connection::open_with_flags(
+        db,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .with_context(|| format!("opening {} for federation", db.display()))
+}
+
+/// The default node name: this host's name up to its first dot, as a node
+/// name may hold (`[A-Za-z0-9_-]`, other characters become `-`).
+pub(crate) fn default_node() -> String {
+    let host = rustix::system::uname()
+        .nodename()
+        .to_string_lossy()
+        .into_owned();
+    let first = host.split('.').next().unwrap_or_default();
+    let node: String = first
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' || c == '-' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(64)
+        .collect();
+    if node.is_empty() {
+        "node".to_owned()
+    } else {
+        node
+    }
+}

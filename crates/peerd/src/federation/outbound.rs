@@ -1,0 +1,114 @@
+//! The outbox to JetStream: every DM for another node and every publish is
+//! written to `fed_outbox` in the transaction that stores it (so it is
+//! durable before its sender is answered); this task publishes the rows in
+//! order, waits for JetStream to acknowledge them, and has the event loop
+//! delete them. With NATS down the rows wait, in order, however long it takes.
+
+use crate::event_loop::Inbound;
+use async_nats::jetstream;
+use rusqlite::{params, Connection};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+/// Rows published before their acknowledgements are awaited.
+const OUTBOX_BATCH: usize = 256;
+/// How long the task waits before looking at the outbox again when nothing
+/// woke it (a safety net: every commit that adds rows wakes it).
+const IDLE_RECHECK: Duration = Duration::from_secs(5);
+/// The pause before publishing again after a failure (NATS down or slow).
+const RETRY_AFTER: Duration = Duration::from_millis(500);
+
+struct Row {
+    id: i64,
+    subject: String,
+    msg_id: String,
+    payload: Vec<u8>,
+}
+
+/// Publishes the outbox until the event loop goes away.
+pub(crate) async fn run(
+    db: Connection,
+    js: jetstream::Context,
+    wake: Arc<Notify>,
+    to_loop: mpsc::Sender<Inbound>,
+) {
+    // Rows after this one have not been published since start-up; those up to
+    // it are acknowledged and waiting to be deleted.
+    let mut after = 0;
+    loop {
+        let rows = match read(&db, after) {
+            Ok(rows) => rows,
+            Err(e) => {
+                tracing::error!("reading the federation outbox: {e}");
+                tokio::time::sleep(RETRY_AFTER).await;
+                continue;
+            }
+        };
+        if rows.is_empty() {
+            let _ = tokio::time::timeout(IDLE_RECHECK, wake.notified()).await;
+            continue;
+        }
+        let sent = publish(&js, &rows).await;
+        if let Some(last) = sent.last() {
+            after = *last;
+            if to_loop
+                .send(Inbound::Forwarded(sent.clone()))
+                .await
+                .is_err()
+            {
+                return;
+            }
+        }
+        if sent.len() < rows.len() {
+            tokio::time::sleep(RETRY_AFTER).await;
+        }
+    }
+}
+
+/// Publishes `rows` in order and returns the ids of those acknowledged, up to
+/// the first that was not: the rest go again, in order, next time (JetStream
+/// drops a repeat of a message id it has stored).
+async fn publish(js: &jetstream::Context, rows: &[Row]) -> Vec<i64> {
+    let mut pending = Vec::with_capacity(rows.len());
+    for row in rows {
+        let mut headers = async_nats::HeaderMap::new();
+        headers.insert(async_nats::header::NATS_MESSAGE_ID, row.msg_id.as_str());
+        let publish = js
+            .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+            .await;
+        match publish {
+            Ok(ack) => pending.push((row.id, ack)),
+            Err(e) => {
+                tracing::warn!("publishing to NATS failed, will retry: {e}");
+                break;
+            }
+        }
+    }
+    let mut sent = Vec::with_capacity(pending.len());
+    for (id, ack) in pending {
+        match ack.await {
+            Ok(_) => sent.push(id),
+            Err(e) => {
+                tracing::warn!("JetStream did not acknowledge a publish, will retry: {e}");
+                break;
+            }
+        }
+    }
+    sent
+}
+
+fn read(db: &Connection, after: i64) -> rusqlite::Result<Vec<Row>> {
+    db.prepare_cached(
+        "SELECT id, subject, msg_id, payload FROM fed_outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
+    )?
+    .query_map(params![after, OUTBOX_BATCH as i64], |r| {
+        Ok(Row {
+            id: r.get(0)?,
+            subject: r.get(1)?,
+            msg_id: r.get(2)?,
+            payload: r.get(3)?,
+        })
+    })?
+    .collect()
+}

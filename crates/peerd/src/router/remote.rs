@@ -1,0 +1,110 @@
+//! Federation in the router (SPEC §16): a DM for `home@<node>:…` is stored in
+//! the sender's history and queued for that node; every publish is also
+//! queued for every other node; and what other nodes send is delivered here
+//! by the rules of a local message (DM filters, queues, subscribers,
+//! watchers), its arrival recorded with it.
+
+use super::{fanout, frame, respond, Outcome, Router};
+use crate::clock::Now;
+use crate::federation::{wire, Remote};
+use crate::op::{Kind, Op, ReplyId};
+use crate::outbox::{ConnId, Out};
+use peer_proto::api::{SendParams, SendResult};
+use peer_proto::{method, Message, RpcError};
+
+/// The "sender" of a message from another node: no local connection.
+pub(super) const NO_CONN: ConnId = ConnId::MAX;
+
+impl Router {
+    /// `peer.send` to a session of node `node` (never this one), addressed
+    /// there as `local`: stored here as sent, and queued in the outbox.
+    pub(super) fn send_remote(
+        &mut self,
+        conn: ConnId,
+        id: ReplyId,
+        p: SendParams,
+        (node, local): (String, String),
+        now: Now,
+    ) -> Outcome {
+        let Some(me) = self.federation.clone() else {
+            return Err(RpcError::invalid_params(
+                "home@<node>: addresses need federation (blemees-peerd --nats)",
+            ));
+        };
+        let m = self.message(conn, p.to, p.body, p.reply_to, now)?;
+        let mut envelope = m.clone();
+        envelope.to = local;
+        let result = SendResult {
+            delivered: 0,
+            message_id: m.message_id.clone(),
+            queued: Some(true),
+        };
+        let wire = self.wire_copies(conn, &[], &m, true);
+        let mut ops = vec![
+            Op::Forward {
+                subject: me.dm_to(&node),
+                msg_id: m.message_id.clone(),
+                payload: wire::seal(me.node(), &envelope),
+            },
+            Op::Insert {
+                message: m,
+                kind: Kind::Dm,
+                queued: false,
+            },
+        ];
+        ops.extend(wire);
+        ops.extend(respond(conn, id, &result));
+        Ok(ops)
+    }
+
+    /// The outbox entry that takes a publish of this node to the others.
+    pub(super) fn forward_publish(&self, m: &Message) -> Option<Op> {
+        let me = self.federation.as_ref()?;
+        Some(Op::Forward {
+            subject: me.my_topics(),
+            msg_id: m.message_id.clone(),
+            payload: wire::seal(me.node(), m),
+        })
+    }
+
+    /// A message from another node, checked by the federation: numbered,
+    /// stored and delivered here, and its stream sequence recorded with it.
+    pub(super) fn remote(&mut self, r: Remote) -> Vec<Op> {
+        let Remote {
+            kind,
+            mut message,
+            stream_seq,
+        } = r;
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        message.seq = Some(seq);
+        let f = frame(method::MESSAGE, &message);
+        let (recipients, queued, out) = match kind {
+            Kind::Dm => {
+                let to = self.dm_recipients(NO_CONN, &message.to, &message.from);
+                let queued = to.is_empty();
+                (to, queued, Out::Dm { frame: f, seq })
+            }
+            Kind::Topic => {
+                let topic = message.to.strip_prefix("topic:").unwrap_or_default();
+                let to = self
+                    .subscribers
+                    .get(topic)
+                    .map(|s| s.iter().copied().collect())
+                    .unwrap_or_default();
+                (to, false, Out::Frame(f))
+            }
+        };
+        let wire = self.wire_copies(NO_CONN, &recipients, &message, queued);
+        let deliveries = fanout(recipients, || out);
+        let mut ops = vec![Op::Insert {
+            message,
+            kind,
+            queued,
+        }];
+        ops.extend(deliveries);
+        ops.extend(wire);
+        ops.push(Op::Offset { kind, stream_seq });
+        ops
+    }
+}
