@@ -31,7 +31,7 @@ pub(crate) async fn unfinished_lines(
         br#"{"jsonrpc":"2.0","id":1,"method":"peer.send","params":{"to":"home:/v","body":""#
             .iter()
             .copied()
-            .chain(std::iter::repeat(b'x').take(line_bytes))
+            .chain(std::iter::repeat_n(b'x', line_bytes))
             .collect(),
     );
     let attackers = (0..clients).map(|_| {
