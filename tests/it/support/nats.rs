@@ -18,6 +18,11 @@ use std::time::Duration;
 
 /// How long a server (or a cluster) may take to serve with JetStream ready.
 const NATS_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a [`NatsCluster`] may take to form. Its JetStream meta group
+/// usually elects a leader within a second, but when the first campaign is
+/// lost (votes asked for before every route is up) the next one waits out
+/// nats-server's fixed 4–9 s election timeout; under load, twice that.
+const CLUSTER_FORM_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long one request to the monitoring port may take.
 const MONITOR_TIMEOUT: Duration = Duration::from_secs(2);
 /// The servers of [`NatsCluster`]: three, the smallest JetStream cluster that
@@ -288,7 +293,7 @@ impl NatsCluster {
         // A server's JetStream is not healthy before it sees a quorum: start
         // them all, then wait.
         cluster.servers.iter_mut().for_each(NatsServer::spawn);
-        eventually("the NATS cluster to form", NATS_START_TIMEOUT, || {
+        eventually("the NATS cluster to form", CLUSTER_FORM_TIMEOUT, || {
             cluster.formed()
         });
         cluster
