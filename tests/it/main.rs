@@ -23,6 +23,7 @@ mod import;
 mod leases;
 mod limits;
 mod listing;
+mod nats_support;
 mod peercred;
 mod persistence;
 mod real_hosts;

@@ -32,15 +32,9 @@ impl Implementation {
 
     /// Python 0.1: `.ci/py01/bin`, installed by `.ci/python-0.1.sh` if missing.
     pub(crate) fn python(dir: Option<PathBuf>) -> anyhow::Result<Self> {
-        let repo = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
-        let dir = dir.unwrap_or_else(|| repo.join(".ci/py01/bin"));
+        let dir = dir.unwrap_or_else(|| repo().join(".ci/py01/bin"));
         if !dir.join("blemees-peerd").exists() {
-            let status = Command::new("bash")
-                .arg(repo.join(".ci/python-0.1.sh"))
-                .status()?;
-            if !status.success() {
-                bail!("installing blemees-peer 0.1.0 failed");
-            }
+            ci_install("python-0.1.sh", "blemees-peer 0.1.0")?;
         }
         Self::checked("python", dir)
     }
@@ -64,6 +58,23 @@ impl Implementation {
     pub(crate) fn sidecar(&self) -> PathBuf {
         self.dir.join("blemees-peer-mcp")
     }
+}
+
+/// The repository this program was built from, whose `.ci/` installs what the
+/// benchmarks compare against.
+pub(crate) fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Runs the repository's install script `.ci/<script>`, which installs `what`.
+pub(crate) fn ci_install(script: &str, what: &str) -> anyhow::Result<()> {
+    let status = Command::new("bash")
+        .arg(repo().join(".ci").join(script))
+        .status()?;
+    if !status.success() {
+        bail!("installing {what} failed");
+    }
+    Ok(())
 }
 
 /// A running daemon; killed when dropped.

@@ -7,12 +7,14 @@
 //! cargo build --release --workspace
 //! target/release/peer-bench            # all workloads, ours vs .ci/py01
 //! target/release/peer-bench --only rtt --only fanout
+//! target/release/peer-bench --only nats-rtt   # bare NATS, on .ci/nats
 //! ```
 
 mod attacks;
 mod daemon;
 mod floor;
 mod hook;
+mod nats;
 mod raw;
 mod report;
 mod sidecar;
@@ -36,9 +38,13 @@ struct Args {
     #[arg(long)]
     python: Option<PathBuf>,
     /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar,
-    /// tools, coldstart, hook; and, only when named, attacks)
+    /// tools, coldstart, hook; and, only when named, attacks and nats-rtt)
     #[arg(long)]
     only: Vec<String>,
+    /// The nats-server program for nats-rtt [default: .ci/nats/bin/nats-server,
+    /// installed if missing]
+    #[arg(long, env = "BLEMEES_NATS_SERVER")]
+    nats_server: Option<PathBuf>,
     /// Scale message counts down (e.g. 0.1 for a quick look)
     #[arg(long, default_value_t = 1.0)]
     scale: f64,
@@ -62,7 +68,8 @@ fn main() -> anyhow::Result<()> {
     let threads = tokio::runtime::Runtime::new()?;
     let ours = Implementation::ours(args.ours)?;
     let python = Implementation::python(args.python)?;
-    let wants = |name: &str| args.only.is_empty() || args.only.iter().any(|o| o == name);
+    let named = |name: &str| args.only.iter().any(|o| o == name);
+    let wants = |name: &str| args.only.is_empty() || named(name);
     let n = |count: f64| ((count * args.scale).round() as usize).max(1);
     println!(
         "peer-bench: ours = {}, python = {}",
@@ -242,7 +249,7 @@ fn main() -> anyhow::Result<()> {
             0.2,
         ));
     }
-    if args.only.iter().any(|o| o == "attacks") {
+    if named("attacks") {
         let (clients, line) = (n(200.0), 4 * 1024 * 1024 - 1024);
         let o = threads.block_on(attacks::unfinished_lines(&ours, clients, line))?;
         let p = threads.block_on(attacks::unfinished_lines(&python, clients, line))?;
@@ -278,6 +285,26 @@ fn main() -> anyhow::Result<()> {
             Figure::Micros(p_rtt.max),
             "",
             0.0,
+        ));
+    }
+    if named("nats-rtt") {
+        let program = nats::server_program(args.nats_server)?;
+        let l = one_thread.block_on(nats::round_trips(&program, n(2000.0)))?;
+        run(Row::ours_only(
+            "NATS request/reply p50",
+            Figure::Micros(l.request.p50),
+        ));
+        run(Row::ours_only(
+            "NATS request/reply p99",
+            Figure::Micros(l.request.p99),
+        ));
+        run(Row::ours_only(
+            "JetStream publish+ack p50",
+            Figure::Micros(l.publish.p50),
+        ));
+        run(Row::ours_only(
+            "JetStream publish+ack p99",
+            Figure::Micros(l.publish.p99),
         ));
     }
     if wants("hook") {

@@ -85,8 +85,7 @@ pub(crate) async fn round_trip_floor(iterations: usize) -> anyhow::Result<Latenc
 }
 
 /// A writes `ping`; B, on each message, writes `pong`; A times each exchange
-/// until its message arrives (after [`WARM_UP`] unmeasured ones). `cpu` reads
-/// the server's CPU time.
+/// until its message arrives ([`timed`]). `cpu` reads the server's CPU time.
 pub(crate) async fn ping_pong(
     mut a: Raw,
     mut b: Raw,
@@ -103,6 +102,23 @@ pub(crate) async fn ping_pong(
         #[allow(unreachable_code)]
         anyhow::Ok(())
     });
+    let latency = timed(iterations, cpu, async move || {
+        a.send_batch(&ping, 1).await?;
+        a.expect(Line::Message, 1).await
+    })
+    .await;
+    echo.abort();
+    latency
+}
+
+/// Times `iterations` runs of `round_trip`, after [`WARM_UP`] unmeasured ones;
+/// `cpu` reads the server's CPU time, of which the measured runs' share is
+/// given per run.
+pub(crate) async fn timed(
+    iterations: usize,
+    cpu: impl Fn() -> Duration,
+    mut round_trip: impl AsyncFnMut() -> anyhow::Result<()>,
+) -> anyhow::Result<Latency> {
     let mut samples = Vec::with_capacity(iterations);
     let mut cpu_start = Duration::ZERO;
     bounded("round trips", async {
@@ -111,8 +127,7 @@ pub(crate) async fn ping_pong(
                 cpu_start = cpu();
             }
             let start = Instant::now();
-            a.send_batch(&ping, 1).await?;
-            a.expect(Line::Message, 1).await?;
+            round_trip().await?;
             if i >= WARM_UP {
                 samples.push(start.elapsed());
             }
@@ -121,7 +136,6 @@ pub(crate) async fn ping_pong(
     })
     .await?;
     let cpu_used = cpu().saturating_sub(cpu_start);
-    echo.abort();
     samples.sort();
     Ok(Latency {
         p50: samples[samples.len() / 2],

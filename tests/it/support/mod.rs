@@ -1,9 +1,10 @@
 //! What the test modules share: the daemon and client harness (re-exported
-//! here, as most modules use both), the sidecar harness and the Python 0.1
-//! reference.
+//! here, as most modules use both), the sidecar harness, the Python 0.1
+//! reference and a real NATS server.
 
 pub mod client;
 pub mod daemon;
+pub mod nats;
 pub mod py01;
 pub mod sidecar;
 
