@@ -367,16 +367,19 @@ pub struct ListPeersResult {
 }
 
 /// One home in `peer.list_peers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct PeerEntry {
-    /// `home:<home>`.
+    /// `home:<home>`; for a home of another node, `home@<node>:<home>`.
     pub peer_id: String,
+    /// [ext] The node, for a home of another node (federation).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// Its sessions, in join order.
     pub sessions: Vec<SessionEntry>,
 }
 
 /// One session in `peer.list_peers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionEntry {
     /// Its alias, if any.
     pub alias: Option<String>,

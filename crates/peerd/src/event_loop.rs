@@ -37,6 +37,10 @@ pub(crate) enum Inbound {
     Remote(crate::federation::Remote),
     /// [ext] Outbox rows JetStream has acknowledged.
     Forwarded(Vec<i64>),
+    /// [ext] The federation asks for this node's sessions, to tell the others.
+    LocalPeers(tokio::sync::oneshot::Sender<Vec<peer_proto::api::PeerEntry>>),
+    /// [ext] Another node's sessions changed.
+    RemotePeers(crate::federation::RemotePeers),
     /// Time to end leases whose time is up.
     LeaseTick,
     /// A read done off the event thread: its frames go out in its place.
@@ -112,7 +116,11 @@ pub(crate) async fn run(
         let mut taken = 0;
         let mut read_bytes = 0;
         while let Some(input) = next.take() {
-            idle_ticks_only &= matches!(input, Inbound::LeaseTick);
+            // Ticks and presence questions change nothing stored.
+            idle_ticks_only &= matches!(
+                input,
+                Inbound::LeaseTick | Inbound::LocalPeers(_) | Inbound::RemotePeers(_)
+            );
             match input {
                 Inbound::LeaseTick => {
                     let ended = router.handle(Event::Tick, Now::read());
@@ -132,6 +140,12 @@ pub(crate) async fn run(
                     ops.extend(router.handle(Event::Remote(remote), Now::read()));
                 }
                 Inbound::Forwarded(ids) => ops.push(Op::Forwarded(ids)),
+                Inbound::LocalPeers(answer) => {
+                    let _ = answer.send(router.local_peers());
+                }
+                Inbound::RemotePeers(peers) => {
+                    ops.extend(router.handle(Event::RemotePeers(peers), Now::read()));
+                }
                 Inbound::ReadDone(done) => {
                     read_bytes += done
                         .frames

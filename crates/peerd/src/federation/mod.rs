@@ -12,10 +12,12 @@
 mod inbound;
 mod link;
 mod outbound;
+mod presence;
 pub(crate) mod wire;
 
 pub(crate) use inbound::Remote;
 pub(crate) use link::LinkState;
+pub(crate) use presence::RemotePeers;
 
 use crate::event_loop::Inbound;
 use crate::op::Kind;
@@ -89,8 +91,9 @@ pub(crate) fn start(
                         return;
                     }
                 };
-                let js = async_nats::jetstream::new(client);
                 let me = config.subjects();
+                let presence = presence::run(client.clone(), me.clone(), to_loop.clone());
+                let js = async_nats::jetstream::new(client);
                 let max_age = Duration::from_secs(u64::from(config.max_age_days) * 86_400);
                 let stream = loop {
                     match link::stream(&js, &me, max_age).await {
@@ -106,7 +109,7 @@ pub(crate) fn start(
                     inbound::run(dm_db, stream.clone(), me.clone(), Kind::Dm, to_loop.clone());
                 let topics = inbound::run(topic_db, stream, me, Kind::Topic, to_loop.clone());
                 let out = outbound::run(outbox_db, js, woken, to_loop);
-                tokio::join!(dms, topics, out);
+                tokio::join!(dms, topics, out, presence);
             });
         })
         .context("starting the federation thread")?;

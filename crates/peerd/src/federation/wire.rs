@@ -64,6 +64,24 @@ impl Subjects {
         format!("{}.topic.*", self.prefix)
     }
 
+    /// Where this node publishes its sessions (core NATS, not the stream).
+    pub(crate) fn my_presence(&self) -> String {
+        format!("{}.presence.{}", self.prefix, self.node)
+    }
+
+    /// Every node's sessions.
+    pub(crate) fn all_presence(&self) -> String {
+        format!("{}.presence.*", self.prefix)
+    }
+
+    /// The node a presence message on `subject` claims to come from.
+    pub(crate) fn presence_origin<'s>(&self, subject: &'s str) -> Option<&'s str> {
+        let rest = subject
+            .strip_prefix(&self.prefix)?
+            .strip_prefix(".presence.")?;
+        is_valid_node(rest).then_some(rest)
+    }
+
     /// What the stream keeps.
     pub(crate) fn stream_subjects(&self) -> Vec<String> {
         vec![
@@ -202,6 +220,8 @@ mod tests {
         assert_eq!(b.origin_of("team.peer.topic.a.b"), None);
         assert_eq!(b.origin_of("other.topic.laptop"), None);
         assert_eq!(a.stream_name(), "TEAM_PEER");
+        assert_eq!(b.presence_origin(&a.my_presence()), Some("laptop"));
+        assert_eq!(b.presence_origin("team.peer.presence.a.b"), None);
         assert!(is_valid_prefix("team.peer") && !is_valid_prefix("a..b") && !is_valid_prefix("a*"));
     }
 

@@ -66,6 +66,8 @@ pub(crate) enum Event {
     Tick,
     /// [ext] A message from another node.
     Remote(crate::federation::Remote),
+    /// [ext] Another node's sessions changed.
+    RemotePeers(crate::federation::RemotePeers),
 }
 
 /// One connection as the router knows it.
@@ -98,6 +100,8 @@ pub(crate) struct Router {
     lease_grace_s: f64,
     /// [ext] With federation: this node's subjects (and name).
     federation: Option<crate::federation::wire::Subjects>,
+    /// [ext] Other nodes' homes and sessions, by node.
+    remote_peers: BTreeMap<String, Vec<peer_proto::api::PeerEntry>>,
 }
 
 /// A request's operations, or the error to answer it with.
@@ -144,6 +148,7 @@ impl Router {
             leases: BTreeMap::new(),
             lease_grace_s: f64::from(crate::config::DEFAULT_LEASE_GRACE_SECS),
             federation: None,
+            remote_peers: BTreeMap::new(),
         }
     }
 
@@ -181,6 +186,13 @@ impl Router {
             Event::Closed(conn) => self.closed(conn, now),
             Event::Tick => self.expire_leases(now),
             Event::Remote(r) => self.remote(r),
+            Event::RemotePeers(r) => {
+                match r.peers {
+                    Some(peers) => self.remote_peers.insert(r.node, peers),
+                    None => self.remote_peers.remove(&r.node),
+                };
+                Vec::new()
+            }
         }
     }
 

@@ -210,12 +210,20 @@ impl Router {
         Ok(respond(conn, id, &result).into_iter().collect())
     }
 
+    /// `peer.list_peers`: this node's homes, then other nodes'.
     pub(super) fn list_peers(&self) -> ListPeersResult {
-        let peers = self
-            .homes
+        let mut peers = self.local_peers();
+        peers.extend(self.remote_peers.values().flatten().cloned());
+        ListPeersResult { peers }
+    }
+
+    /// This node's homes with live sessions (with presence).
+    pub(crate) fn local_peers(&self) -> Vec<PeerEntry> {
+        self.homes
             .iter()
             .map(|(home, conns)| PeerEntry {
                 peer_id: home_address(home),
+                node: None,
                 sessions: conns
                     .iter()
                     .filter_map(|c| self.session(*c).ok())
@@ -226,8 +234,7 @@ impl Router {
                     })
                     .collect(),
             })
-            .collect();
-        ListPeersResult { peers }
+            .collect()
     }
 
     /// Takes `session` (of `conn`, already out of its connection) out of every
