@@ -52,7 +52,7 @@ pub(crate) async fn run(config: Config) -> anyhow::Result<()> {
         let federation =
             crate::federation::start(fed.clone(), &config.db_path(), router_tx.clone())?;
         router.federate(fed.subjects());
-        store.federate(federation.wake, federation.link);
+        store.federate(federation);
         tracing::info!(node = %fed.node, nats = %fed.urls.join(","), "federating");
     }
     let router_task = tokio::spawn(event_loop::run(router, router_rx, store, reader));

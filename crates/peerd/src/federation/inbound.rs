@@ -16,7 +16,7 @@ use futures::StreamExt;
 use peer_proto::Message;
 use rusqlite::Connection;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The pause before a consumer is made again after it failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -35,7 +35,7 @@ pub(crate) struct Remote {
 /// away.
 pub(crate) async fn run(
     db: Connection,
-    stream: Stream,
+    (stream, mut rewind): (Stream, watch::Receiver<u64>),
     me: Subjects,
     kind: Kind,
     to_loop: mpsc::Sender<Inbound>,
@@ -81,7 +81,19 @@ pub(crate) async fn run(
                 continue;
             }
         };
-        while let Some(next) = messages.next().await {
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next,
+                _ = rewind.changed() => {
+                    // A batch failed: read again from what was stored.
+                    match store::federation_offset(&db, kind) {
+                        Ok(seq) => last = seq,
+                        Err(e) => tracing::error!("reading the federation offset: {e}"),
+                    }
+                    break;
+                }
+            };
+            let Some(next) = next else { break };
             let m = match next {
                 Ok(m) => m,
                 Err(e) => {

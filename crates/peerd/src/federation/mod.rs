@@ -26,7 +26,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 use wire::Subjects;
 
 /// The subject prefix when none is given.
@@ -61,6 +61,10 @@ pub(crate) struct Federation {
     /// Woken after a commit that added outbox rows.
     pub(crate) wake: Arc<Notify>,
     pub(crate) link: LinkState,
+    /// Bumped when a batch holding messages from other nodes failed to
+    /// commit: the consumers go back to the last stream sequence stored, so
+    /// that what the batch lost is read again.
+    pub(crate) rewind: watch::Sender<u64>,
 }
 
 /// Starts the federation thread. It connects in the background: a daemon
@@ -72,6 +76,7 @@ pub(crate) fn start(
     to_loop: mpsc::Sender<Inbound>,
 ) -> anyhow::Result<Federation> {
     let wake = Arc::new(Notify::new());
+    let (rewind, rewound) = watch::channel(0);
     let link = LinkState::new(&config);
     let reader = || read_only(db_path);
     let (outbox_db, dm_db, topic_db) = (reader()?, reader()?, reader()?);
@@ -105,15 +110,21 @@ pub(crate) fn start(
                     }
                 };
                 tracing::info!(node = me.node(), stream = %me.stream_name(), "federation up");
-                let dms =
-                    inbound::run(dm_db, stream.clone(), me.clone(), Kind::Dm, to_loop.clone());
-                let topics = inbound::run(topic_db, stream, me, Kind::Topic, to_loop.clone());
+                let from = |stream| (stream, rewound.clone());
+                let dms = inbound::run(
+                    dm_db,
+                    from(stream.clone()),
+                    me.clone(),
+                    Kind::Dm,
+                    to_loop.clone(),
+                );
+                let topics = inbound::run(topic_db, from(stream), me, Kind::Topic, to_loop.clone());
                 let out = outbound::run(outbox_db, js, woken, to_loop);
                 tokio::join!(dms, topics, out, presence);
             });
         })
         .context("starting the federation thread")?;
-    Ok(Federation { wake, link })
+    Ok(Federation { wake, link, rewind })
 }
 
 fn read_only(db: &Path) -> anyhow::Result<Connection> {

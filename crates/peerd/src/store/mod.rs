@@ -27,7 +27,7 @@ use identity::DbFile;
 use reader::{Read, ReadJob};
 
 use crate::config::{Config, INDEX_CHUNK, PURGE_CHUNK, SEARCH_CATCH_UP};
-use crate::federation::LinkState;
+use crate::federation::{Federation, LinkState};
 use crate::op::{Kind, LiveStatus, Op, Query, ReplyId, StoredLease};
 use crate::outbox::{ConnId, Out};
 use crate::outboxes::Outboxes;
@@ -41,8 +41,6 @@ use serde::Serialize;
 use serde_json::value::RawValue;
 use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
-use tokio::sync::Notify;
 
 /// The open database and what the operations need beside it.
 pub(crate) struct Store {
@@ -55,8 +53,9 @@ pub(crate) struct Store {
     old_unindexed: bool,
     /// The newest message indexed for search (see [`fts`]).
     indexed_upto: i64,
-    /// With federation: the outbox's wake-up, and the link for the status.
-    federation: Option<(Arc<Notify>, LinkState)>,
+    /// With federation: the outbox's wake-up, the consumers' rewind, and
+    /// the link for the status.
+    federation: Option<Federation>,
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
     retry_requeue: Vec<i64>,
@@ -194,6 +193,7 @@ impl Store {
             batch.insert(0, Op::Requeue(std::mem::take(&mut self.retry_requeue)));
         }
         let (requeue, closed) = lasting_effects(&batch);
+        let remote = batch.iter().any(|op| matches!(op, Op::Offset { .. }));
         let mut outgoing = Outgoing::default();
         let applied = match self.db_file.check() {
             Ok(()) => self.apply_all(batch, &mut outgoing),
@@ -235,6 +235,9 @@ impl Store {
                 }
                 self.acks.settle();
                 self.retry_requeue.extend(requeue);
+                if let (true, Some(f)) = (remote, &self.federation) {
+                    f.rewind.send_modify(|generation| *generation += 1);
+                }
                 outgoing.answer_failed(outboxes);
                 Batch {
                     committed: false,
@@ -250,7 +253,7 @@ impl Store {
         let mut applier = Apply {
             tx: &tx,
             outgoing,
-            federation: self.federation.as_ref().map(|(_, link)| link),
+            federation: self.federation.as_ref().map(|f| &f.link),
             limits: &self.limits,
             acks: &mut self.acks,
             last_seq: &mut self.last_seq,
@@ -271,8 +274,8 @@ impl Store {
         }
         tx.commit()?;
         if outgoing.forwards {
-            if let Some((wake, _)) = &self.federation {
-                wake.notify_one();
+            if let Some(f) = &self.federation {
+                f.wake.notify_one();
             }
         }
         // Batches of traffic between chunks leave both as they were.
@@ -290,8 +293,8 @@ impl Store {
 
     /// Joins the federation: commits that queue messages for other nodes wake
     /// its outbox, and the status shows its link.
-    pub(crate) fn federate(&mut self, wake: Arc<Notify>, link: LinkState) {
-        self.federation = Some((wake, link));
+    pub(crate) fn federate(&mut self, federation: Federation) {
+        self.federation = Some(federation);
     }
 
     /// Work for a quiet moment: indexing the new messages that do not yet
