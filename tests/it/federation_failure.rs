@@ -37,7 +37,9 @@ fn a_remote_message_whose_batch_failed_is_read_again() {
     drop(db);
 
     let second = a.send_dm(&to, json!("second"))["message_id"].clone();
-    let got: Vec<_> = (0..2).map(|_| b.expect_message()["message_id"].clone()).collect();
+    let got: Vec<_> = (0..2)
+        .map(|_| b.expect_message()["message_id"].clone())
+        .collect();
     assert_eq!(got, [first, second]);
     b.expect_silence(300);
 }

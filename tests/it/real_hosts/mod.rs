@@ -11,6 +11,7 @@
 //!
 //! The host tests skip, saying so, only when node or npm is missing.
 
+mod guard;
 // pub(crate) for tests/it/hooks.rs (issue 11), which drives the same hosts.
 pub(crate) mod harness;
 
