@@ -49,6 +49,23 @@ fn list_peers_shows_other_nodes_sessions_and_forgets_them() {
         .collect();
     assert_eq!(local.len(), 1);
     assert_eq!(local[0]["peer_id"], "home:~/a");
+    // So does the operator's listing, with a column for the node.
+    let listing = std::process::Command::new(env!("CARGO_BIN_EXE_blemees-peerd"))
+        .arg("--socket")
+        .arg(alpha.socket())
+        .arg("peers")
+        .output()
+        .unwrap();
+    let listing = String::from_utf8_lossy(&listing.stdout);
+    let row = listing
+        .lines()
+        .find(|l| l.contains("tester"))
+        .unwrap_or_default();
+    assert!(
+        row.starts_with("beta") && row.contains("home@beta:~/b"),
+        "{listing}"
+    );
+    assert!(listing.starts_with("NODE"), "{listing}");
     // The listed address reaches the session.
     let to = format!("home@beta:~/b#{b_sid}");
     a.send_dm(&to, json!("found you"));

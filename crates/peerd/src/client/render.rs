@@ -177,8 +177,14 @@ fn table(header: &[&str], rows: Vec<Vec<String>>) -> String {
 }
 
 pub(crate) fn peers(result: &Value) -> String {
+    let peers = result["peers"]
+        .as_array()
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    // Other nodes' sessions (federation) get a column saying whose they are.
+    let federated = peers.iter().any(|p| p["node"].is_string());
     let mut rows = Vec::new();
-    for peer in result["peers"].as_array().into_iter().flatten() {
+    for peer in peers {
         for s in peer["sessions"].as_array().into_iter().flatten() {
             let subs: Vec<String> = s["subscriptions"]
                 .as_array()
@@ -187,18 +193,25 @@ pub(crate) fn peers(result: &Value) -> String {
                 .filter_map(Value::as_str)
                 .map(printable)
                 .collect();
-            rows.push(vec![
+            let mut row = vec![
                 text(&peer["peer_id"], "?"),
                 text(&s["sid"], "?"),
                 text(&s["alias"], "-"),
                 subs.join(","),
-            ]);
+            ];
+            if federated {
+                row.insert(0, text(&peer["node"], "(here)"));
+            }
+            rows.push(row);
         }
     }
     if rows.is_empty() {
         return "(no live sessions)".to_owned();
     }
-    table(&["HOME", "SID", "ALIAS", "SUBSCRIPTIONS"], rows)
+    match federated {
+        true => table(&["NODE", "HOME", "SID", "ALIAS", "SUBSCRIPTIONS"], rows),
+        false => table(&["HOME", "SID", "ALIAS", "SUBSCRIPTIONS"], rows),
+    }
 }
 
 pub(crate) fn topics(result: &Value) -> String {
