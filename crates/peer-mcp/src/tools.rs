@@ -32,7 +32,7 @@ const AWAIT_MAX_SECS: u64 = wait::AWAIT_MAX.as_secs();
 
 #[derive(Debug, Deserialize, JsonSchema)]
 pub(crate) struct SendArgs {
-    /// home:<dir>, home:<dir>#<sid> or home:<dir>#<alias>
+    /// home:<dir>[#<sid|alias>]; home@<node>:<dir>… on another machine
     pub(crate) to: String,
     /// Text, or JSON text of an object/array: sent as that JSON
     #[serde(default, deserialize_with = "schema::body")]
