@@ -5,6 +5,15 @@
 //! resume is this node's own durable state, so a message is neither lost nor
 //! taken twice across a crash, and arrives in stream order, which is each
 //! sender's order.
+//!
+//! Each consumer is created under a fresh, unguessable name. A named consumer
+//! is created through `$JS.API.CONSUMER.CREATE.<stream>.<name>.<filter>`, whose
+//! filter NATS checks against the consumer's: so an account can allow a node
+//! to create consumers of its own DMs and of the topics only (an unnamed one
+//! is created through `$JS.API.CONSUMER.CREATE.<stream>`, which takes any
+//! filter). Pulling from a consumer (`$JS.API.CONSUMER.MSG.NEXT.<stream>.<name>`)
+//! cannot be limited by filter, so the name must not be one that another node
+//! can guess.
 
 use super::wire::{self, Subjects};
 use crate::event_loop::Inbound;
@@ -13,6 +22,7 @@ use crate::store;
 use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
 use async_nats::jetstream::stream::Stream;
 use futures::StreamExt;
+use peer_proto::identity::{mint_sid, SID_PREFIX};
 use peer_proto::Message;
 use rusqlite::Connection;
 use std::time::Duration;
@@ -60,6 +70,7 @@ pub(crate) async fn run(
         };
         let consumer = stream
             .create_consumer(OrderedConfig {
+                name: Some(consumer_name(&me, kind)),
                 filter_subject: filter.clone(),
                 deliver_policy,
                 ..Default::default()
@@ -120,6 +131,20 @@ pub(crate) async fn run(
         }
         tokio::time::sleep(RETRY_AFTER).await;
     }
+}
+
+/// A fresh name for this node's consumer of `kind`: the node and the kind
+/// (for operators listing consumers) and 96 random bits. Fresh each time, so
+/// that a consumer made again after a failure, or by a restarted daemon, never
+/// meets the old one, which NATS removes once it is idle.
+fn consumer_name(me: &Subjects, kind: Kind) -> String {
+    let kind = match kind {
+        Kind::Dm => "dm",
+        Kind::Topic => "topic",
+    };
+    let sid = mint_sid();
+    let random = sid.strip_prefix(SID_PREFIX).unwrap_or(&sid);
+    format!("{}_{kind}_{random}", me.node())
 }
 
 /// The message on `subject`, if it is for this node, agrees with its subject

@@ -57,9 +57,16 @@ pub(crate) async fn connect(
 ) -> anyhow::Result<async_nats::Client> {
     let mut options = async_nats::ConnectOptions::new()
         .name(format!("blemees-peerd {}", config.node))
+        .custom_inbox_prefix(config.subjects().inboxes())
         .connection_timeout(CONNECT_TIMEOUT)
         .retry_on_initial_connect()
         .max_reconnects(None);
+    if let Some((user, password)) = url_credentials(&config.urls)? {
+        options = match password {
+            Some(password) => options.user_and_password(user, password),
+            None => options.token(user),
+        };
+    }
     if let Some(path) = &config.creds {
         options = options
             .credentials_file(path)
@@ -77,14 +84,20 @@ pub(crate) async fn connect(
             .add_root_certificates(path.clone())
             .require_tls(true);
     }
-    let events = state.clone();
+    let (events, node) = (state.clone(), config.node.clone());
     options = options.event_callback(move |event| {
-        let events = events.clone();
+        let (events, node) = (events.clone(), node.clone());
         async move {
             match event {
                 async_nats::Event::Connected => events.set("up"),
                 async_nats::Event::Disconnected => events.set("down"),
-                other => tracing::info!("NATS: {other}"),
+                event => match refusal(&event) {
+                    Some(what) => tracing::error!(
+                        "NATS refused node {node} {what}: {event} (see \"Trust\" in \
+                         docs/federation.md)"
+                    ),
+                    None => tracing::info!("NATS: {event}"),
+                },
             }
         }
     });
@@ -93,6 +106,46 @@ pub(crate) async fn connect(
         .await
         .context("connecting to NATS")?;
     Ok(client)
+}
+
+/// What NATS refused, if `event` is a refusal. They are worth an error of
+/// their own: a publish or request that NATS refuses a permission for gets
+/// no answer, so the operation itself only times out, and a connection
+/// whose credentials are refused is retried for ever.
+fn refusal(event: &async_nats::Event) -> Option<&'static str> {
+    use async_nats::{ClientError, Event, ServerError};
+    match event {
+        Event::ServerError(ServerError::Other(e)) if e.starts_with("Permissions Violation") => {
+            Some("a permission its NATS user lacks")
+        }
+        Event::ServerError(ServerError::AuthorizationViolation) => Some("its credentials"),
+        Event::ClientError(ClientError::Other(e)) if e.contains("authorization violation") => {
+            Some("its credentials")
+        }
+        _ => None,
+    }
+}
+
+/// The user and password (or the token: a user alone) of the first of `urls`
+/// that has any, as NATS users write them (`nats://user:pass@host`): the
+/// client library does not read them from the URL itself.
+fn url_credentials(urls: &[String]) -> anyhow::Result<Option<(String, Option<String>)>> {
+    for url in urls {
+        let addr: async_nats::ServerAddr = url
+            .parse()
+            .with_context(|| format!("reading the NATS URL {}", without_credentials(url)))?;
+        if let Some(user) = addr.username() {
+            let decode = |s: &str| -> anyhow::Result<String> {
+                let text = percent_encoding::percent_decode_str(s).decode_utf8()?;
+                Ok(text.into_owned())
+            };
+            return Ok(Some((
+                decode(user)?,
+                addr.password().map(decode).transpose()?,
+            )));
+        }
+    }
+    Ok(None)
 }
 
 /// A secret file's content, trimmed (editors add a newline).
@@ -125,4 +178,27 @@ pub(crate) async fn stream(
     })
     .await
     .with_context(|| format!("creating the JetStream stream {name}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn credentials(urls: &[&str]) -> Option<(String, Option<String>)> {
+        let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+        url_credentials(&urls).unwrap()
+    }
+
+    #[test]
+    fn credentials_come_from_the_first_url_that_has_them() {
+        assert_eq!(credentials(&["nats://h:4222", "tls://h2"]), None);
+        assert_eq!(
+            credentials(&["nats://h:4222", "nats://al%40ice:p%3Ass@h2:4222"]),
+            Some(("al@ice".into(), Some("p:ss".into())))
+        );
+        assert_eq!(
+            credentials(&["nats://s3cr3t@h"]),
+            Some(("s3cr3t".into(), None))
+        );
+    }
 }

@@ -4,7 +4,10 @@
 //!
 //! Subjects (`<p>` is the prefix, `--nats-prefix`):
 //! * `<p>.dm.<dest>.<origin>`: a DM from node `origin` to a session of `dest`;
-//! * `<p>.topic.<origin>`: a publish on node `origin`, for every node.
+//! * `<p>.topic.<origin>`: a publish on node `origin`, for every node;
+//! * `<p>.presence.<origin>`: node `origin`'s sessions, over core NATS;
+//! * `<p>.inbox.<node>.…`: replies to node `node` (JetStream's answers and the
+//!   messages its consumers pull), for it alone.
 //!
 //! Putting the origin in the subject lets the NATS account decide who may
 //! publish what (each node only subjects ending in its own name), and lets the
@@ -80,6 +83,15 @@ impl Subjects {
             .strip_prefix(&self.prefix)?
             .strip_prefix(".presence.")?;
         is_valid_node(rest).then_some(rest)
+    }
+
+    /// The prefix of this node's reply subjects. NATS clients reply to
+    /// `_INBOX.…` by default, and JetStream delivers what a consumer pulls
+    /// there too: an account that let every node subscribe to `_INBOX.>` would
+    /// let each read the DMs pulled by all. Under its own prefix, a node's
+    /// user may be allowed to subscribe to its own replies alone.
+    pub(crate) fn inboxes(&self) -> String {
+        format!("{}.inbox.{}", self.prefix, self.node)
     }
 
     /// What the stream keeps.
@@ -222,6 +234,8 @@ mod tests {
         assert_eq!(a.stream_name(), "TEAM_PEER");
         assert_eq!(b.presence_origin(&a.my_presence()), Some("laptop"));
         assert_eq!(b.presence_origin("team.peer.presence.a.b"), None);
+        assert_eq!(a.inboxes(), "team.peer.inbox.laptop");
+        assert_eq!(b.origin_of(&format!("{}.x", a.inboxes())), None);
         assert!(is_valid_prefix("team.peer") && !is_valid_prefix("a..b") && !is_valid_prefix("a*"));
     }
 
