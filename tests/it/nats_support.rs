@@ -1,89 +1,15 @@
 //! The NATS harness itself ([`support::nats`](crate::support::nats)), checked
 //! against the real server before federation tests rely on it: a server
 //! answers with JetStream on, keeps its port and store across restarts, takes
-//! extra config, and three form a cluster. The client here is the bare NATS
-//! text protocol over std's TCP, so the harness is tested without the client
-//! library the daemon will use.
+//! extra config, and three form a cluster. The client here is
+//! [`Bare`], the NATS text protocol spoken by hand, so the harness is tested
+//! without the client library the daemon uses.
 
+use crate::support::bare_nats::Bare;
 use crate::support::nats::{NatsCluster, NatsServer, CLUSTER_NAME};
-use crate::support::TIMEOUT;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
-
-/// The inbox [`Bare::request`] takes its one answer on.
-const INBOX: &str = "_INBOX.bare";
-
-/// A NATS protocol connection spoken by hand: what the server sends as it
-/// arrives, one line at a time.
-struct Bare {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Bare {
-    /// Connects to `url` (`nats://host:port`) and reads the server's first
-    /// line, which must be `INFO {…}`; returns that JSON too.
-    fn connect(url: &str) -> (Bare, Value) {
-        let addr = url.strip_prefix("nats://").expect("a nats:// URL");
-        let stream = TcpStream::connect(addr).unwrap_or_else(|e| panic!("connect {url}: {e}"));
-        stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        let writer = stream.try_clone().unwrap();
-        let mut bare = Bare {
-            reader: BufReader::new(stream),
-            writer,
-        };
-        let first = bare.line();
-        let info = first
-            .strip_prefix("INFO {")
-            .map(|rest| format!("{{{rest}"))
-            .unwrap_or_else(|| panic!("first line from {url}: {first}"));
-        let info = serde_json::from_str(&info).unwrap_or_else(|e| panic!("{e}: {first}"));
-        (bare, info)
-    }
-
-    fn send(&mut self, text: &str) {
-        self.writer.write_all(text.as_bytes()).expect("write");
-    }
-
-    /// The next line from the server, without its CRLF.
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).expect("read a line");
-        line.trim_end().to_string()
-    }
-
-    /// Sends `CONNECT options` and a `PING`; the server's answer: `PONG` once
-    /// it has accepted the connection, else an `-ERR` line.
-    fn handshake(&mut self, options: Value) -> String {
-        self.send(&format!("CONNECT {options}\r\nPING\r\n"));
-        self.line()
-    }
-
-    /// Publishes `payload` on `subject` with a reply subject and returns the
-    /// one answer, as JSON (JetStream's API and acknowledgements answer so).
-    fn request(&mut self, subject: &str, payload: &str) -> Value {
-        self.send(&format!(
-            "SUB {INBOX} 1\r\nUNSUB 1 1\r\nPUB {subject} {INBOX} {}\r\n{payload}\r\n",
-            payload.len()
-        ));
-        loop {
-            let line = self.line();
-            if line == "PING" {
-                self.send("PONG\r\n");
-                continue;
-            }
-            let len = line
-                .strip_prefix(&format!("MSG {INBOX} 1 "))
-                .and_then(|len| len.parse::<usize>().ok())
-                .unwrap_or_else(|| panic!("answer to {subject}: {line}"));
-            let mut body = vec![0; len + 2];
-            self.reader.read_exact(&mut body).expect("read a message");
-            return serde_json::from_slice(&body[..len]).expect("a JSON answer");
-        }
-    }
-}
 
 /// A connection to `server` that the server has accepted, without credentials.
 fn connected(server: &NatsServer) -> Bare {

@@ -1,7 +1,8 @@
 //! What the test modules share: the daemon and client harness (re-exported
 //! here, as most modules use both), the sidecar harness, the Python 0.1
-//! reference and a real NATS server.
+//! reference, a real NATS server and a NATS client spoken by hand.
 
+pub mod bare_nats;
 pub mod client;
 pub mod daemon;
 pub mod nats;
