@@ -9,62 +9,16 @@
 
 use crate::support::bare_nats::Bare;
 use crate::support::nats::NatsServer;
+use crate::support::nats_nodes::*;
 use crate::support::*;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 
-/// The subject prefix (the daemon's default) and the stream named after it.
-const PREFIX: &str = "blemees";
-const STREAM: &str = "BLEMEES";
 /// The home every test session works in, on every node.
 const HOME: &str = "~/project";
 
-/// The password of NATS user `user` in [`accounts`].
-fn password(user: &str) -> String {
-    format!("{user}-secret")
-}
-
-/// What node `node`'s NATS user may do: exactly what its daemon needs.
-fn node_permissions(node: &str) -> String {
-    let (p, s) = (PREFIX, STREAM);
-    format!(
-        r#"{{
-          publish: {{ allow: [
-            "{p}.dm.*.{node}", "{p}.topic.{node}", "{p}.presence.{node}",
-            "$JS.API.STREAM.INFO.{s}",
-            "$JS.API.CONSUMER.CREATE.{s}.*.{p}.dm.{node}.*",
-            "$JS.API.CONSUMER.CREATE.{s}.*.{p}.topic.*",
-            "$JS.API.CONSUMER.MSG.NEXT.{s}.*",
-            "$JS.API.CONSUMER.INFO.{s}.*",
-            "$JS.API.CONSUMER.DELETE.{s}.*"
-          ] }}
-          subscribe: {{ allow: ["{p}.inbox.{node}.>", "{p}.presence.*"] }}
-        }}"#
-    )
-}
-
-/// One account with JetStream: user `admin`, who may do anything (it creates
-/// the stream), and a user per node of `nodes`, named after it.
-fn accounts(nodes: &[&str]) -> String {
-    let mut users = vec![format!(
-        "{{user: admin, password: {:?}}}",
-        password("admin")
-    )];
-    users.extend(nodes.iter().map(|node| {
-        format!(
-            "{{user: {node}, password: {:?}, permissions: {}}}",
-            password(node),
-            node_permissions(node)
-        )
-    }));
-    format!(
-        "accounts {{ FED {{ jetstream: enabled, users: [\n{}\n] }} }}",
-        users.join(",\n")
-    )
-}
-
-/// nats-server with [`accounts`], the stream made by the admin, and a daemon
-/// per node logged in as its node's user.
+/// nats-server with the least-privilege [`accounts`], the stream made by the
+/// admin, and a daemon per node logged in as its node's user.
 struct Federation {
     server: NatsServer,
     nodes: BTreeMap<&'static str, Daemon>,
@@ -72,18 +26,17 @@ struct Federation {
 
 impl Federation {
     fn start(nodes: &[&'static str]) -> Federation {
-        let server = NatsServer::with_config(&accounts(nodes));
-        // A daemon logged in as the admin makes the stream as every daemon
-        // would; it is needed no longer after that.
-        let admin = federated(&server, "admin");
-        eventually("the admin's daemon to create the stream", TIMEOUT, || {
-            server.monitor("/jsz")["streams"] == 1
-        });
-        drop(admin);
+        let users: Vec<NodeUser> = nodes.iter().map(|&n| NodeUser::client(n)).collect();
+        let server = NatsServer::with_config(&accounts(&users));
+        create_stream(&server);
         let nodes = nodes
             .iter()
-            .map(|&node| (node, federated(&server, node)))
-            .collect();
+            .map(|&node| {
+                let url = url_as(&server, node);
+                (node, Daemon::start_with(&["--nats", &url, "--node", node]))
+            })
+            .collect::<BTreeMap<_, _>>();
+        nodes.values().for_each(wait_federation_up);
         Federation { server, nodes }
     }
 
@@ -96,18 +49,6 @@ impl Federation {
         Bare::login(&self.server.url(), node, &password(node))
             .answers_on(&format!("{PREFIX}.inbox.{node}.bare"))
     }
-}
-
-/// A daemon that is node `node`, logged in to `server` as the user `node`.
-fn federated(server: &NatsServer, node: &str) -> Daemon {
-    let url = format!(
-        "nats://{node}:{}@127.0.0.1:{}",
-        password(node),
-        server.port()
-    );
-    Daemon::builder()
-        .args(&["--nats", &url, "--node", node])
-        .start()
 }
 
 /// A session in [`HOME`] on `daemon` with alias `alias`.

@@ -6,6 +6,7 @@ pub mod bare_nats;
 pub mod client;
 pub mod daemon;
 pub mod nats;
+pub mod nats_nodes;
 pub mod py01;
 pub mod sidecar;
 
