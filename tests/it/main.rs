@@ -17,6 +17,7 @@ mod dm;
 mod errors;
 mod federation_failure;
 mod federation_presence;
+mod federation_topology;
 mod federation_trust;
 mod guard;
 mod hello;
