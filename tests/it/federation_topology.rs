@@ -18,10 +18,12 @@ fn clients_of(server: &NatsServer) -> Vec<String> {
         .collect()
 }
 
-/// `a` (on node `node_a`) and `b` (on `node_b`) exchange a DM each way, by
-/// alias and back to the sender's qualified sid, and a publish each way on
-/// topic `news`, which both subscribe to.
+/// `a` (on node `node_a`) and `b` (on `node_b`) see each other listed, and
+/// exchange a DM each way, by alias and back to the sender's qualified sid,
+/// and a publish each way on topic `news`, which both subscribe to.
 fn exchange(a: &mut Client, node_a: &str, b: &mut Client, node_b: &str) {
+    wait_listed(a, node_b, b.sid());
+    wait_listed(b, node_a, a.sid());
     a.set_alias("architect");
     a.subscribe("news");
     b.subscribe("news");

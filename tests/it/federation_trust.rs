@@ -94,13 +94,15 @@ fn subscribe_refused(subject: &str) -> Vec<String> {
 }
 
 #[test]
-fn nodes_with_least_privilege_exchange_dms_and_topics() {
+fn nodes_with_least_privilege_list_each_other_and_exchange_dms_and_topics() {
     let fed = Federation::start(&["alpha", "beta", "gamma"]);
     let mut architect = session(fed.node("gamma"), "architect");
     architect.subscribe("news");
     let mut reader = fed.node("alpha").peer(HOME);
     reader.subscribe("news");
     let mut tester = session(fed.node("beta"), "tester");
+    wait_listed(&mut tester, "gamma", architect.sid());
+    wait_listed(&mut architect, "beta", tester.sid());
 
     tester.send_dm(
         &on("gamma", &format!("home:{HOME}#architect")),

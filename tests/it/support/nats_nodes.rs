@@ -2,8 +2,9 @@
 //! ("Trust"), as config for [`NatsServer::with_config`] (an admin user, who
 //! may do anything and makes the stream, and a user per node, named after it,
 //! allowed exactly what its daemon needs under the default subject prefix),
-//! and when a node reads from JetStream.
+//! and when a node reads from JetStream and lists another's sessions.
 
+use super::client::Client;
 use super::daemon::Daemon;
 use super::eventually;
 use super::nats::NatsServer;
@@ -13,6 +14,9 @@ use std::time::Duration;
 /// How long a daemon may take to find or make the stream: in a cluster, the
 /// JetStream meta leader places it.
 const FEDERATION_UP: Duration = Duration::from_secs(30);
+/// How long a session may take to be listed on another node: presence is
+/// published at most every half second.
+const PRESENCE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The subject prefix (the daemon's default) and the stream named after it.
 pub const PREFIX: &str = "blemees";
@@ -134,5 +138,20 @@ pub fn create_stream(server: &NatsServer) {
 pub fn wait_federation_up(daemon: &Daemon) {
     eventually("the daemon to find the stream", FEDERATION_UP, || {
         daemon.stderr().contains("federation up")
+    });
+}
+
+/// Waits until `c`'s node lists session `sid` of node `node` (presence).
+pub fn wait_listed(c: &mut Client, node: &str, sid: &str) {
+    let what = format!("{node}'s session {sid} to be listed");
+    eventually(&what, PRESENCE_TIMEOUT, || {
+        c.list_peers().iter().any(|home| {
+            home["node"] == node
+                && home["sessions"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .any(|s| s["sid"] == sid)
+        })
     });
 }
