@@ -3,9 +3,9 @@
 //! may publish only DMs from itself and its own topic and presence subjects,
 //! read only its own DMs, the topics and its own replies, and may not create
 //! the stream (an admin user does, beforehand). Nodes work under it; what a
-//! node's user may not do is refused by NATS; and an envelope whose origin
-//! differs from its subject's, which NATS cannot see, is refused by the
-//! receiving daemon.
+//! node's user may not do is refused by NATS, and the daemon logs what was
+//! refused; and an envelope whose origin differs from its subject's, which
+//! NATS cannot see, is refused by the receiving daemon.
 
 use crate::support::bare_nats::Bare;
 use crate::support::nats::NatsServer;
@@ -228,4 +228,26 @@ fn a_node_may_not_read_or_make_what_is_not_its_own() {
         &create.to_string(),
     );
     assert_eq!(refused["error"]["err_code"], 10131, "{refused}");
+}
+
+#[test]
+fn a_node_logs_what_nats_refuses_it() {
+    let server = NatsServer::with_config(&accounts(&[NodeUser::client("beta")]));
+    // No stream yet, and beta's user may not make it.
+    let beta = Daemon::start_with(&["--nats", &url_as(&server, "beta"), "--node", "beta"]);
+    let wrong = format!("nats://beta:wrong@127.0.0.1:{}", server.port());
+    let impostor = Daemon::start_with(&["--nats", &wrong, "--node", "beta"]);
+
+    let permission = format!(
+        "NATS refused node beta a permission its NATS user lacks: server error: nats: \
+         Permissions Violation for Publish to \"$JS.API.STREAM.CREATE.{STREAM}\""
+    );
+    eventually("beta to log the refused permission", TIMEOUT, || {
+        beta.stderr().contains(&permission)
+    });
+    eventually("the impostor to log its refused login", TIMEOUT, || {
+        impostor
+            .stderr()
+            .contains("NATS refused node beta its credentials")
+    });
 }
