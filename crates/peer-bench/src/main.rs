@@ -15,6 +15,7 @@ mod daemon;
 mod floor;
 mod hook;
 mod nats;
+mod nats_server;
 mod raw;
 mod report;
 mod sidecar;
@@ -288,7 +289,7 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     if named("nats-rtt") {
-        let program = nats::server_program(args.nats_server)?;
+        let program = nats_server::program(args.nats_server)?;
         let l = one_thread.block_on(nats::round_trips(&program, n(2000.0)))?;
         run(Row::ours_only(
             "NATS request/reply p50",
