@@ -42,7 +42,10 @@ pub(crate) async fn round_trips(program: &Path, iterations: usize) -> anyhow::Re
 
 /// `iterations` core NATS requests on `server`, each until a responder on
 /// another connection has answered it.
-async fn request_reply(server: &NatsServer, iterations: usize) -> anyhow::Result<Latency> {
+pub(crate) async fn request_reply(
+    server: &NatsServer,
+    iterations: usize,
+) -> anyhow::Result<Latency> {
     let requester = async_nats::connect(&server.url).await?;
     let responder = async_nats::connect(&server.url).await?;
     let mut requests = responder.subscribe(REQUESTS).await?;
