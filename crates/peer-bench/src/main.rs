@@ -8,13 +8,14 @@
 //! target/release/peer-bench            # all workloads, ours vs .ci/py01
 //! target/release/peer-bench --only rtt --only fanout
 //! target/release/peer-bench --only nats-rtt   # bare NATS, on .ci/nats
-//! target/release/peer-bench --only federation   # two nodes on .ci/nats
+//! target/release/peer-bench --only federation --only federation-scale
 //! ```
 
 mod attacks;
 mod cross_node;
 mod daemon;
 mod federation;
+mod federation_scale;
 mod floor;
 mod hook;
 mod nats;
@@ -42,8 +43,8 @@ struct Args {
     #[arg(long)]
     python: Option<PathBuf>,
     /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar,
-    /// tools, coldstart, hook; and, only when named, attacks, nats-rtt and
-    /// federation)
+    /// tools, coldstart, hook; and, only when named, attacks, nats-rtt,
+    /// federation and federation-scale)
     #[arg(long)]
     only: Vec<String>,
     /// The nats-server program for nats-rtt and federation [default:
@@ -369,6 +370,36 @@ fn main() -> anyhow::Result<()> {
         run(Row::ours_only(
             "fed: pipelined, CPU per msg",
             Figure::Micros(p.delivered.cpu),
+        ));
+    }
+    if named("federation-scale") {
+        let program = nats_server::program(args.nats_server.clone())?;
+        let s = threads.block_on(federation_scale::run(&ours, &program, n(5000.0)))?;
+        for (name, f) in [
+            ("scale: from 1 node", &s.from_one),
+            ("scale: from every node", &s.from_all),
+        ] {
+            run(Row::ours_only(name, Figure::Rate(f.delivered.rate)));
+            run(Row::ours_only(
+                "  daemons' CPU per delivery",
+                Figure::Micros(f.delivered.cpu),
+            ));
+            run(Row::ours_only(
+                "  nats-server CPU/publish",
+                Figure::Micros(f.nats_cpu),
+            ));
+        }
+        run(Row::ours_only(
+            "scale: daemon RSS, median",
+            Figure::Mib(s.rss_median),
+        ));
+        run(Row::ours_only(
+            "scale: daemon RSS, largest",
+            Figure::Mib(s.rss_max),
+        ));
+        run(Row::ours_only(
+            "scale: nats-server RSS",
+            Figure::Mib(s.nats_rss),
         ));
     }
     if wants("hook") {

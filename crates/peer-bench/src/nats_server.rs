@@ -86,6 +86,11 @@ impl NatsServer {
     pub(crate) fn cpu(&self) -> Duration {
         crate::daemon::cpu(self.child.id())
     }
+
+    /// The server's resident memory, in bytes.
+    pub(crate) fn rss(&self) -> u64 {
+        crate::daemon::rss(self.child.id())
+    }
 }
 
 impl Drop for NatsServer {

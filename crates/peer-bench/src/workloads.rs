@@ -41,7 +41,7 @@ pub(crate) struct Throughput {
 }
 
 impl Throughput {
-    fn of(deliveries: usize, elapsed: Duration, cpu: Duration) -> Throughput {
+    pub(crate) fn of(deliveries: usize, elapsed: Duration, cpu: Duration) -> Throughput {
         Throughput {
             rate: deliveries as f64 / elapsed.as_secs_f64(),
             cpu: cpu / deliveries as u32,
@@ -55,7 +55,7 @@ pub(crate) struct Sized {
 }
 
 /// `f`, failing if it takes longer than [`WORKLOAD_TIMEOUT`].
-async fn bounded<T>(
+pub(crate) async fn bounded<T>(
     what: &str,
     f: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
@@ -163,8 +163,8 @@ pub(crate) async fn timed(
 
 /// Sends `total` copies of `request` on `conn`, keeping [`IN_FLIGHT`] of them
 /// unanswered at all times: every answer that has arrived is replaced by a new
-/// request, sent together once those answers are read.
-async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Result<()> {
+/// request, sent together once those answers are read. Gives `conn` back.
+pub(crate) async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Result<Raw> {
     let mut sent = IN_FLIGHT.min(total);
     conn.send_batch(&request, sent).await?;
     let mut answered = 0;
@@ -186,7 +186,7 @@ async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Resul
             sent += more;
         }
     }
-    Ok(())
+    Ok(conn)
 }
 
 /// What a pipelined run measured.
@@ -265,42 +265,74 @@ pub(crate) async fn pipelined_pairs(
     })
 }
 
+/// The topic of the fan-out workloads.
+const TOPIC: &str = "bench";
+
 /// 3. One publisher, 16 subscribers: deliveries per second.
 pub(crate) async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<Throughput> {
     const SUBSCRIBERS: usize = 16;
     let d = Daemon::start(imp).await?;
     let mut subscribers = Vec::new();
     for i in 0..SUBSCRIBERS {
-        let mut s = Raw::hello(&d.socket, &format!("/bench/sub{i}")).await?;
-        s.send_batch(
-            &raw::request(method::SUBSCRIBE, &json!({"topic": "bench"})),
-            1,
-        )
-        .await?;
-        s.expect(Line::Response, 1).await?;
-        subscribers.push(s);
+        subscribers.push(subscriber(&d.socket, &format!("/bench/sub{i}")).await?);
     }
     let publisher = Raw::hello(&d.socket, "/bench/pub").await?;
-    let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
-    let publish = raw::request(method::PUBLISH, &json!({"topic": "bench", "body": body}));
     let (start, cpu) = (Instant::now(), d.cpu());
-    let received: Vec<_> = subscribers
-        .into_iter()
-        .map(|mut s| tokio::spawn(async move { s.expect(Line::Message, publishes).await }))
-        .collect();
-    bounded("fan-out", async {
-        pipeline(publisher, publishes, publish).await?;
-        for task in received {
-            task.await??;
-        }
-        anyhow::Ok(())
-    })
+    bounded(
+        "fan-out",
+        publish_round(vec![publisher], publishes, subscribers),
+    )
     .await?;
     Ok(Throughput::of(
         SUBSCRIBERS * publishes,
         start.elapsed(),
         d.cpu().saturating_sub(cpu),
     ))
+}
+
+/// A new session of the daemon on `socket`, in `home`, subscribed to
+/// [`TOPIC`].
+pub(crate) async fn subscriber(socket: &Path, home: &str) -> anyhow::Result<Raw> {
+    let mut s = Raw::hello(socket, home).await?;
+    let subscribe = raw::request(method::SUBSCRIBE, &json!({"topic": TOPIC}));
+    s.send_batch(&subscribe, 1).await?;
+    s.expect(Line::Response, 1).await?;
+    Ok(s)
+}
+
+/// Each of `publishers` publishes `per_publisher` small events on [`TOPIC`]
+/// (pipelined, all publishers at once); done when every one of
+/// `subscribers` has every message. Gives the connections back.
+pub(crate) async fn publish_round(
+    publishers: Vec<Raw>,
+    per_publisher: usize,
+    subscribers: Vec<Raw>,
+) -> anyhow::Result<(Vec<Raw>, Vec<Raw>)> {
+    let expected = publishers.len() * per_publisher;
+    let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
+    let publish = raw::request(method::PUBLISH, &json!({"topic": TOPIC, "body": body}));
+    let received: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                s.expect(Line::Message, expected).await?;
+                anyhow::Ok(s)
+            })
+        })
+        .collect();
+    let sent: Vec<_> = publishers
+        .into_iter()
+        .map(|p| tokio::spawn(pipeline(p, per_publisher, publish.clone())))
+        .collect();
+    let mut publishers = Vec::with_capacity(sent.len());
+    for task in sent {
+        publishers.push(task.await??);
+    }
+    let mut subscribers = Vec::with_capacity(received.len());
+    for task in received {
+        subscribers.push(task.await??);
+    }
+    Ok((publishers, subscribers))
 }
 
 /// 4. `n` concurrent connect+hello (each announced to all the others), then the
