@@ -54,12 +54,12 @@ const GOAL: &str = "goal  ";
 pub(crate) struct Row {
     name: &'static str,
     ours: Figure,
-    /// None: nothing to compare.
-    python: Option<Figure>,
-    /// What `python` is: [`PYTHON`] or [`GOAL`].
+    /// What ours is compared with (None: nothing).
+    baseline: Option<Figure>,
+    /// What `baseline` is: [`PYTHON`] or [`GOAL`].
     against: &'static str,
     target: &'static str,
-    /// ours ÷ python must be ≥ this for rates, ≤ this for times and sizes;
+    /// ours ÷ baseline must be ≥ this for rates, ≤ this for times and sizes;
     /// 0 means informational.
     bound: f64,
 }
@@ -75,7 +75,7 @@ impl Row {
         Row {
             name,
             ours,
-            python: Some(python),
+            baseline: Some(python),
             against: PYTHON,
             target,
             bound,
@@ -87,7 +87,7 @@ impl Row {
         Row {
             name,
             ours,
-            python: None,
+            baseline: None,
             against: PYTHON,
             target: "",
             bound: 0.0,
@@ -105,7 +105,7 @@ impl Row {
         Row {
             name,
             ours,
-            python: Some(goal),
+            baseline: Some(goal),
             against: GOAL,
             target,
             bound: 1.0,
@@ -113,7 +113,7 @@ impl Row {
     }
 
     fn ratio(&self) -> f64 {
-        self.python
+        self.baseline
             .map_or(f64::NAN, |p| self.ours.value() / p.value())
     }
 
@@ -143,7 +143,7 @@ impl Row {
             self.name,
             self.ours.show(),
             self.against,
-            self.python.map_or_else(|| "—".to_string(), Figure::show),
+            self.baseline.map_or_else(|| "—".to_string(), Figure::show),
             self.against,
             ratio,
             self.target,
