@@ -90,16 +90,24 @@ pub(crate) struct Daemon {
 impl Daemon {
     /// Starts `imp`'s daemon on a fresh directory.
     pub(crate) async fn start(imp: &Implementation) -> anyhow::Result<Daemon> {
-        let dir = tempfile::tempdir()?;
-        let state = dir.path().join("state");
-        Self::start_in(imp, dir, state).await
+        Self::start_with(imp, &[]).await
     }
 
-    /// Starts `imp`'s daemon on `state`, inside `dir` (which the daemon keeps).
+    /// Starts `imp`'s daemon on a fresh directory, with `args` added to its
+    /// command line (e.g. `--nats URL --node NAME`).
+    pub(crate) async fn start_with(imp: &Implementation, args: &[&str]) -> anyhow::Result<Daemon> {
+        let dir = tempfile::tempdir()?;
+        let state = dir.path().join("state");
+        Self::start_in(imp, dir, state, args).await
+    }
+
+    /// Starts `imp`'s daemon on `state`, inside `dir` (which the daemon keeps),
+    /// with `args` added to its command line.
     pub(crate) async fn start_in(
         imp: &Implementation,
         dir: tempfile::TempDir,
         state: PathBuf,
+        args: &[&str],
     ) -> anyhow::Result<Daemon> {
         let socket = dir.path().join("peerd.sock");
         let started = Instant::now();
@@ -109,6 +117,7 @@ impl Daemon {
             .arg("--state-dir")
             .arg(&state)
             .args(["--log-level", "error"])
+            .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())

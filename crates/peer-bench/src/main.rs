@@ -8,13 +8,18 @@
 //! target/release/peer-bench            # all workloads, ours vs .ci/py01
 //! target/release/peer-bench --only rtt --only fanout
 //! target/release/peer-bench --only nats-rtt   # bare NATS, on .ci/nats
+//! target/release/peer-bench --only federation --only federation-scale
 //! ```
 
 mod attacks;
+mod cross_node;
 mod daemon;
+mod federation;
+mod federation_scale;
 mod floor;
 mod hook;
 mod nats;
+mod nats_server;
 mod raw;
 mod report;
 mod sidecar;
@@ -38,11 +43,12 @@ struct Args {
     #[arg(long)]
     python: Option<PathBuf>,
     /// Run only these workloads (rtt, pipelined, fanout, connects, sidecar,
-    /// tools, coldstart, hook; and, only when named, attacks and nats-rtt)
+    /// tools, coldstart, hook; and, only when named, attacks, nats-rtt,
+    /// federation and federation-scale)
     #[arg(long)]
     only: Vec<String>,
-    /// The nats-server program for nats-rtt [default: .ci/nats/bin/nats-server,
-    /// installed if missing]
+    /// The nats-server program for nats-rtt and federation [default:
+    /// .ci/nats/bin/nats-server, installed if missing]
     #[arg(long, env = "BLEMEES_NATS_SERVER")]
     nats_server: Option<PathBuf>,
     /// Scale message counts down (e.g. 0.1 for a quick look)
@@ -130,15 +136,15 @@ fn main() -> anyhow::Result<()> {
         let p = threads.block_on(workloads::pipelined(&python, per_pair))?;
         run(Row::new(
             "pipelined DMs msg/s",
-            Figure::Rate(o.rate),
-            Figure::Rate(p.rate),
+            Figure::Rate(o.delivered.rate),
+            Figure::Rate(p.delivered.rate),
             "≥ 8×",
             8.0,
         ));
         run(Row::new(
             "pipelined, CPU per message",
-            Figure::Micros(o.cpu),
-            Figure::Micros(p.cpu),
+            Figure::Micros(o.delivered.cpu),
+            Figure::Micros(p.delivered.cpu),
             "",
             0.0,
         ));
@@ -288,7 +294,7 @@ fn main() -> anyhow::Result<()> {
         ));
     }
     if named("nats-rtt") {
-        let program = nats::server_program(args.nats_server)?;
+        let program = nats_server::program(args.nats_server.clone())?;
         let l = one_thread.block_on(nats::round_trips(&program, n(2000.0)))?;
         run(Row::ours_only(
             "NATS request/reply p50",
@@ -305,6 +311,95 @@ fn main() -> anyhow::Result<()> {
         run(Row::ours_only(
             "JetStream publish+ack p99",
             Figure::Micros(l.publish.p99),
+        ));
+    }
+    if named("federation") {
+        // One federation for both parts: the round trips on the one-thread
+        // client like workload 1, the pipelined DMs on the threaded one like 2.
+        let program = nats_server::program(args.nats_server.clone())?;
+        let fed = one_thread.block_on(cross_node::start(&ours, &program))?;
+        let r = one_thread.block_on(cross_node::round_trips(&fed, n(2000.0)))?;
+        let p = threads.block_on(cross_node::pipelined(&fed, n(5000.0)))?;
+        drop(fed);
+        run(Row::ours_only(
+            "fed: local DM rtt p50",
+            Figure::Micros(r.local.p50),
+        ));
+        run(Row::ours_only(
+            "fed: local DM rtt p99",
+            Figure::Micros(r.local.p99),
+        ));
+        run(Row::ours_only(
+            "fed: local rtt, daemon CPU",
+            Figure::Micros(r.local.cpu),
+        ));
+        run(Row::ours_only(
+            "fed: cross-node DM rtt p50",
+            Figure::Micros(r.cross.p50),
+        ));
+        run(Row::ours_only(
+            "fed: cross-node DM rtt p99",
+            Figure::Micros(r.cross.p99),
+        ));
+        run(Row::ours_only(
+            "fed: cross rtt, daemons' CPU",
+            Figure::Micros(r.cross.cpu),
+        ));
+        run(Row::ours_only(
+            "fed: NATS req/reply p50",
+            Figure::Micros(r.nats.p50),
+        ));
+        run(Row::ours_only(
+            "fed: NATS req/reply p99",
+            Figure::Micros(r.nats.p99),
+        ));
+        run(Row::goal(
+            "fed: cross-node p50 vs goal",
+            Figure::Micros(r.cross.p50),
+            Figure::Micros(r.goal()),
+            "≤ local+2×NATS",
+        ));
+        run(Row::ours_only(
+            "fed: pipelined delivered",
+            Figure::Rate(p.delivered.rate),
+        ));
+        run(Row::ours_only(
+            "fed: pipelined answered",
+            Figure::Rate(p.answered),
+        ));
+        run(Row::ours_only(
+            "fed: pipelined, CPU per msg",
+            Figure::Micros(p.delivered.cpu),
+        ));
+    }
+    if named("federation-scale") {
+        let program = nats_server::program(args.nats_server.clone())?;
+        let s = threads.block_on(federation_scale::run(&ours, &program, n(5000.0)))?;
+        for (name, f) in [
+            ("scale: from 1 node", &s.from_one),
+            ("scale: from every node", &s.from_all),
+        ] {
+            run(Row::ours_only(name, Figure::Rate(f.delivered.rate)));
+            run(Row::ours_only(
+                "  daemons' CPU per delivery",
+                Figure::Micros(f.delivered.cpu),
+            ));
+            run(Row::ours_only(
+                "  nats-server CPU/publish",
+                Figure::Micros(f.nats_cpu),
+            ));
+        }
+        run(Row::ours_only(
+            "scale: daemon RSS, median",
+            Figure::Mib(s.rss_median),
+        ));
+        run(Row::ours_only(
+            "scale: daemon RSS, largest",
+            Figure::Mib(s.rss_max),
+        ));
+        run(Row::ours_only(
+            "scale: nats-server RSS",
+            Figure::Mib(s.nats_rss),
         ));
     }
     if wants("hook") {

@@ -1,26 +1,19 @@
 //! 10. Bare NATS round trips (`--only nats-rtt`, run only when named): the
 //!     yardstick federation is held to (issue 12: a cross-node DM round trip
 //!     within the local one plus twice a bare NATS request/reply). A real
-//!     `nats-server` with JetStream on a free loopback port, two `async-nats`
+//!     `nats-server` with JetStream ([`NatsServer`]), two `async-nats`
 //!     connections to it (as two nodes would have), timed like the DM round
 //!     trip: a core NATS request answered by a responder task, and a JetStream
 //!     publish until its acknowledgement (the message stored in a file-backed
-//!     stream, as federation's forwarded DMs will be).
+//!     stream, as federation's forwarded DMs are).
 
-use crate::daemon::{ci_install, repo};
+use crate::nats_server::NatsServer;
 use crate::workloads::{timed, Latency};
-use anyhow::{bail, Context};
+use anyhow::Context;
 use async_nats::jetstream;
 use futures::StreamExt;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
-use std::time::{Duration, Instant};
-use tokio::process::{Child, Command};
+use std::path::Path;
 
-/// How long nats-server may take to accept clients.
-const START_TIMEOUT: Duration = Duration::from_secs(10);
-/// How often a starting nats-server is tried.
-const POLL_EVERY: Duration = Duration::from_millis(1);
 /// The subject the responder answers on.
 const REQUESTS: &str = "bench.rtt";
 /// The stream the JetStream publishes are stored in.
@@ -38,85 +31,21 @@ pub(crate) struct NatsLatency {
     pub(crate) publish: Latency,
 }
 
-/// The nats-server program: `given` (`--nats-server`, or
-/// `$BLEMEES_NATS_SERVER`), else `.ci/nats/bin/nats-server`, installed by
-/// `.ci/nats.sh` if missing.
-pub(crate) fn server_program(given: Option<PathBuf>) -> anyhow::Result<PathBuf> {
-    let program = match given {
-        Some(program) => program,
-        None => {
-            let program = repo().join(".ci/nats/bin/nats-server");
-            if !program.exists() {
-                ci_install("nats.sh", "nats-server")?;
-            }
-            program
-        }
-    };
-    anyhow::ensure!(program.exists(), "no nats-server at {}", program.display());
-    Ok(program)
-}
-
-/// A nats-server with JetStream on a free loopback port, its store in a private
-/// directory; killed when dropped.
-struct NatsServer {
-    child: Child,
-    url: String,
-    dir: tempfile::TempDir,
-}
-
-impl NatsServer {
-    async fn start(program: &Path) -> anyhow::Result<NatsServer> {
-        let dir = tempfile::tempdir()?;
-        let port = std::net::TcpListener::bind(("127.0.0.1", 0))?
-            .local_addr()?
-            .port();
-        let log = std::fs::File::create(dir.path().join("nats.log"))?;
-        let child = Command::new(program)
-            .args(["-a", "127.0.0.1", "-p", &port.to_string(), "-js", "-sd"])
-            .arg(dir.path().join("store"))
-            .stdin(Stdio::null())
-            .stdout(log.try_clone()?)
-            .stderr(log)
-            .kill_on_drop(true)
-            .spawn()
-            .with_context(|| format!("starting {}", program.display()))?;
-        let mut server = NatsServer {
-            child,
-            url: format!("nats://127.0.0.1:{port}"),
-            dir,
-        };
-        // A lone server starts JetStream before it listens for clients: once
-        // it accepts a connection, it takes JetStream requests.
-        let started = Instant::now();
-        while tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_err()
-        {
-            if let Some(status) = server.child.try_wait()? {
-                bail!("nats-server exited ({status}):\n{}", server.log());
-            }
-            if started.elapsed() > START_TIMEOUT {
-                bail!("nats-server did not listen:\n{}", server.log());
-            }
-            tokio::time::sleep(POLL_EVERY).await;
-        }
-        Ok(server)
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
-    }
-
-    /// CPU time the server has used so far.
-    fn cpu(&self) -> Duration {
-        self.child.id().map(crate::daemon::cpu).unwrap_or_default()
-    }
-}
-
 /// `iterations` request/reply round trips, then `iterations` acknowledged
 /// JetStream publishes, on a fresh server.
 pub(crate) async fn round_trips(program: &Path, iterations: usize) -> anyhow::Result<NatsLatency> {
     let server = NatsServer::start(program).await?;
+    let request = request_reply(&server, iterations).await?;
+    let publish = stored_publishes(&server, iterations).await?;
+    Ok(NatsLatency { request, publish })
+}
+
+/// `iterations` core NATS requests on `server`, each until a responder on
+/// another connection has answered it.
+pub(crate) async fn request_reply(
+    server: &NatsServer,
+    iterations: usize,
+) -> anyhow::Result<Latency> {
     let requester = async_nats::connect(&server.url).await?;
     let responder = async_nats::connect(&server.url).await?;
     let mut requests = responder.subscribe(REQUESTS).await?;
@@ -151,9 +80,13 @@ pub(crate) async fn round_trips(program: &Path, iterations: usize) -> anyhow::Re
     )
     .await;
     echo.abort();
-    let request = request?;
+    request
+}
 
-    let js = jetstream::new(requester);
+/// `iterations` JetStream publishes on `server`, each until it is stored and
+/// acknowledged.
+async fn stored_publishes(server: &NatsServer, iterations: usize) -> anyhow::Result<Latency> {
+    let js = jetstream::new(async_nats::connect(&server.url).await?);
     js.create_stream(jetstream::stream::Config {
         name: STREAM.to_string(),
         subjects: vec![STREAM_SUBJECT.to_string()],
@@ -161,7 +94,7 @@ pub(crate) async fn round_trips(program: &Path, iterations: usize) -> anyhow::Re
     })
     .await
     .context("creating the JetStream stream")?;
-    let publish = timed(
+    timed(
         iterations,
         || server.cpu(),
         async || {
@@ -172,6 +105,5 @@ pub(crate) async fn round_trips(program: &Path, iterations: usize) -> anyhow::Re
             Ok(())
         },
     )
-    .await?;
-    Ok(NatsLatency { request, publish })
+    .await
 }

@@ -68,12 +68,17 @@ impl Raw {
 
     /// The next line's kind.
     pub(crate) async fn next(&mut self) -> anyhow::Result<Line> {
+        Ok(self.read().await?.0)
+    }
+
+    /// The next line and its kind.
+    async fn read(&mut self) -> anyhow::Result<(Line, String)> {
         let line = self
             .lines
             .next_line()
             .await?
             .context("the daemon closed the connection")?;
-        Ok(if line.contains(MESSAGE) {
+        let kind = if line.contains(MESSAGE) {
             Line::Message
         } else if line.contains("\"method\"") {
             Line::Other
@@ -81,7 +86,19 @@ impl Raw {
             bail!("the daemon answered with an error: {line}")
         } else {
             Line::Response
-        })
+        };
+        Ok((kind, line))
+    }
+
+    /// The next message, parsed: the notification's `params` (skipping other
+    /// lines). For the few places that must read a message, not count it.
+    pub(crate) async fn message(&mut self) -> anyhow::Result<Value> {
+        loop {
+            if let (Line::Message, line) = self.read().await? {
+                let mut note: Value = serde_json::from_str(&line)?;
+                return Ok(note["params"].take());
+            }
+        }
     }
 
     /// Whether bytes already read from the socket wait in the buffer.

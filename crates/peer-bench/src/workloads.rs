@@ -18,6 +18,8 @@ use std::time::{Duration, Instant};
 const WORKLOAD_TIMEOUT: Duration = Duration::from_secs(600);
 /// Requests each sender keeps in flight in the pipelined workloads.
 const IN_FLIGHT: usize = 32;
+/// Sender/receiver pairs of the pipelined workloads.
+const PAIRS: usize = 4;
 /// Pause between the last hello and reading a daemon's memory.
 pub(crate) const SETTLE: Duration = Duration::from_millis(500);
 /// Round trips before measuring, so both daemons are warm.
@@ -39,7 +41,7 @@ pub(crate) struct Throughput {
 }
 
 impl Throughput {
-    fn of(deliveries: usize, elapsed: Duration, cpu: Duration) -> Throughput {
+    pub(crate) fn of(deliveries: usize, elapsed: Duration, cpu: Duration) -> Throughput {
         Throughput {
             rate: deliveries as f64 / elapsed.as_secs_f64(),
             cpu: cpu / deliveries as u32,
@@ -52,18 +54,32 @@ pub(crate) struct Sized {
     pub(crate) rss: u64,
 }
 
-async fn bounded<T>(
+/// `f`, failing if it takes longer than [`WORKLOAD_TIMEOUT`].
+pub(crate) async fn bounded<T>(
     what: &str,
     f: impl std::future::Future<Output = anyhow::Result<T>>,
 ) -> anyhow::Result<T> {
-    tokio::time::timeout(WORKLOAD_TIMEOUT, f)
+    within(WORKLOAD_TIMEOUT, what, f).await
+}
+
+/// `f`, failing if it takes longer than `limit`.
+pub(crate) async fn within<T>(
+    limit: Duration,
+    what: &str,
+    f: impl std::future::Future<Output = anyhow::Result<T>>,
+) -> anyhow::Result<T> {
+    tokio::time::timeout(limit, f)
         .await
-        .with_context(|| format!("{what} took longer than {WORKLOAD_TIMEOUT:?}"))?
+        .with_context(|| format!("{what} took longer than {limit:?}"))?
 }
 
 /// 1. A sends a DM to B, B answers; the time until A has the answer.
 pub(crate) async fn round_trip(imp: &Implementation, iterations: usize) -> anyhow::Result<Latency> {
-    let d = Daemon::start(imp).await?;
+    local_round_trip(&Daemon::start(imp).await?, iterations).await
+}
+
+/// The round trip of 1. between two new sessions of the running daemon `d`.
+pub(crate) async fn local_round_trip(d: &Daemon, iterations: usize) -> anyhow::Result<Latency> {
     let a = Raw::hello(&d.socket, "/bench/a").await?;
     let b = Raw::hello(&d.socket, "/bench/b").await?;
     let ping = raw::request(method::SEND, &json!({"to": b.address, "body": "ping"}));
@@ -147,8 +163,8 @@ pub(crate) async fn timed(
 
 /// Sends `total` copies of `request` on `conn`, keeping [`IN_FLIGHT`] of them
 /// unanswered at all times: every answer that has arrived is replaced by a new
-/// request, sent together once those answers are read.
-async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Result<()> {
+/// request, sent together once those answers are read. Gives `conn` back.
+pub(crate) async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Result<Raw> {
     let mut sent = IN_FLIGHT.min(total);
     conn.send_batch(&request, sent).await?;
     let mut answered = 0;
@@ -170,45 +186,87 @@ async fn pipeline(mut conn: Raw, total: usize, request: String) -> anyhow::Resul
             sent += more;
         }
     }
-    Ok(())
+    Ok(conn)
+}
+
+/// What a pipelined run measured.
+pub(crate) struct Pipelined {
+    /// Until every receiver has every message.
+    pub(crate) delivered: Throughput,
+    /// Sends answered per second, until every sender has every answer.
+    pub(crate) answered: f64,
 }
 
 /// 2. Four sender/receiver pairs, 32 DMs in flight per sender, 200-byte bodies:
 ///    delivered messages per second.
-pub(crate) async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<Throughput> {
+pub(crate) async fn pipelined(imp: &Implementation, per_pair: usize) -> anyhow::Result<Pipelined> {
     let d = Daemon::start(imp).await?;
+    pipelined_pairs(&d.socket, &d.socket, str::to_owned, per_pair, || d.cpu()).await
+}
+
+/// [`PAIRS`] senders, sessions of the daemon on `senders`, each sending
+/// `per_pair` DMs as 2. does to a receiver of its own, a session of the
+/// daemon on `receivers` addressed by `address` of its local address.
+/// `cpu` reads the daemons' CPU time.
+pub(crate) async fn pipelined_pairs(
+    senders: &Path,
+    receivers: &Path,
+    address: impl Fn(&str) -> String,
+    per_pair: usize,
+    cpu: impl Fn() -> Duration,
+) -> anyhow::Result<Pipelined> {
     let body = "x".repeat(200);
-    let mut senders = Vec::new();
-    let mut receivers = Vec::new();
-    for pair in 0..4 {
-        let receiver = Raw::hello(&d.socket, &format!("/bench/r{pair}")).await?;
-        let sender = Raw::hello(&d.socket, &format!("/bench/s{pair}")).await?;
-        let send = raw::request(method::SEND, &json!({"to": receiver.address, "body": body}));
-        receivers.push(receiver);
-        senders.push((sender, send));
+    let mut sending = Vec::new();
+    let mut receiving = Vec::new();
+    for pair in 0..PAIRS {
+        let receiver = Raw::hello(receivers, &format!("/bench/r{pair}")).await?;
+        let sender = Raw::hello(senders, &format!("/bench/s{pair}")).await?;
+        let to = address(&receiver.address);
+        let send = raw::request(method::SEND, &json!({"to": to, "body": body}));
+        receiving.push(receiver);
+        sending.push((sender, send));
     }
-    let (start, cpu) = (Instant::now(), d.cpu());
-    let received: Vec<_> = receivers
+    let (start, cpu_start) = (Instant::now(), cpu());
+    // Each task ends with the time it finished.
+    let received: Vec<_> = receiving
         .into_iter()
-        .map(|mut r| tokio::spawn(async move { r.expect(Line::Message, per_pair).await }))
+        .map(|mut r| {
+            tokio::spawn(async move {
+                r.expect(Line::Message, per_pair).await?;
+                anyhow::Ok(Instant::now())
+            })
+        })
         .collect();
-    let sent: Vec<_> = senders
+    let sent: Vec<_> = sending
         .into_iter()
-        .map(|(s, send)| tokio::spawn(pipeline(s, per_pair, send)))
+        .map(|(s, send)| {
+            tokio::spawn(async move {
+                pipeline(s, per_pair, send).await?;
+                anyhow::Ok(Instant::now())
+            })
+        })
         .collect();
-    bounded("pipelined DMs", async {
-        for task in sent.into_iter().chain(received) {
-            task.await??;
+    let (answered, delivered) = bounded("pipelined DMs", async {
+        let mut last_answer = start;
+        for task in sent {
+            last_answer = last_answer.max(task.await??);
         }
-        anyhow::Ok(())
+        let mut last_delivery = start;
+        for task in received {
+            last_delivery = last_delivery.max(task.await??);
+        }
+        anyhow::Ok((last_answer - start, last_delivery - start))
     })
     .await?;
-    Ok(Throughput::of(
-        4 * per_pair,
-        start.elapsed(),
-        d.cpu().saturating_sub(cpu),
-    ))
+    let messages = PAIRS * per_pair;
+    Ok(Pipelined {
+        delivered: Throughput::of(messages, delivered, cpu().saturating_sub(cpu_start)),
+        answered: messages as f64 / answered.as_secs_f64(),
+    })
 }
+
+/// The topic of the fan-out workloads.
+const TOPIC: &str = "bench";
 
 /// 3. One publisher, 16 subscribers: deliveries per second.
 pub(crate) async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::Result<Throughput> {
@@ -216,36 +274,65 @@ pub(crate) async fn fan_out(imp: &Implementation, publishes: usize) -> anyhow::R
     let d = Daemon::start(imp).await?;
     let mut subscribers = Vec::new();
     for i in 0..SUBSCRIBERS {
-        let mut s = Raw::hello(&d.socket, &format!("/bench/sub{i}")).await?;
-        s.send_batch(
-            &raw::request(method::SUBSCRIBE, &json!({"topic": "bench"})),
-            1,
-        )
-        .await?;
-        s.expect(Line::Response, 1).await?;
-        subscribers.push(s);
+        subscribers.push(subscriber(&d.socket, &format!("/bench/sub{i}")).await?);
     }
     let publisher = Raw::hello(&d.socket, "/bench/pub").await?;
-    let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
-    let publish = raw::request(method::PUBLISH, &json!({"topic": "bench", "body": body}));
     let (start, cpu) = (Instant::now(), d.cpu());
-    let received: Vec<_> = subscribers
-        .into_iter()
-        .map(|mut s| tokio::spawn(async move { s.expect(Line::Message, publishes).await }))
-        .collect();
-    bounded("fan-out", async {
-        pipeline(publisher, publishes, publish).await?;
-        for task in received {
-            task.await??;
-        }
-        anyhow::Ok(())
-    })
+    bounded(
+        "fan-out",
+        publish_round(vec![publisher], publishes, subscribers),
+    )
     .await?;
     Ok(Throughput::of(
         SUBSCRIBERS * publishes,
         start.elapsed(),
         d.cpu().saturating_sub(cpu),
     ))
+}
+
+/// A new session of the daemon on `socket`, in `home`, subscribed to
+/// [`TOPIC`].
+pub(crate) async fn subscriber(socket: &Path, home: &str) -> anyhow::Result<Raw> {
+    let mut s = Raw::hello(socket, home).await?;
+    let subscribe = raw::request(method::SUBSCRIBE, &json!({"topic": TOPIC}));
+    s.send_batch(&subscribe, 1).await?;
+    s.expect(Line::Response, 1).await?;
+    Ok(s)
+}
+
+/// Each of `publishers` publishes `per_publisher` small events on [`TOPIC`]
+/// (pipelined, all publishers at once); done when every one of
+/// `subscribers` has every message. Gives the connections back.
+pub(crate) async fn publish_round(
+    publishers: Vec<Raw>,
+    per_publisher: usize,
+    subscribers: Vec<Raw>,
+) -> anyhow::Result<(Vec<Raw>, Vec<Raw>)> {
+    let expected = publishers.len() * per_publisher;
+    let body = json!({"event": "build", "status": "green", "pad": "y".repeat(100)});
+    let publish = raw::request(method::PUBLISH, &json!({"topic": TOPIC, "body": body}));
+    let received: Vec<_> = subscribers
+        .into_iter()
+        .map(|mut s| {
+            tokio::spawn(async move {
+                s.expect(Line::Message, expected).await?;
+                anyhow::Ok(s)
+            })
+        })
+        .collect();
+    let sent: Vec<_> = publishers
+        .into_iter()
+        .map(|p| tokio::spawn(pipeline(p, per_publisher, publish.clone())))
+        .collect();
+    let mut publishers = Vec::with_capacity(sent.len());
+    for task in sent {
+        publishers.push(task.await??);
+    }
+    let mut subscribers = Vec::with_capacity(received.len());
+    for task in received {
+        subscribers.push(task.await??);
+    }
+    Ok((publishers, subscribers))
 }
 
 /// 4. `n` concurrent connect+hello (each announced to all the others), then the
@@ -304,11 +391,11 @@ pub(crate) async fn cold_start(
     let state = dir.path().join("state");
     write_0_1_topics(&state, topics, per_topic)?;
     let (dir, state) = if imp.name == "ours" {
-        Daemon::start_in(imp, dir, state).await?.stop()
+        Daemon::start_in(imp, dir, state, &[]).await?.stop()
     } else {
         (dir, state)
     };
-    let d = Daemon::start_in(imp, dir, state).await?;
+    let d = Daemon::start_in(imp, dir, state, &[]).await?;
     Ok(Sized {
         elapsed: d.startup,
         rss: d.rss(),
