@@ -116,10 +116,14 @@ pub(crate) async fn run(
         let mut taken = 0;
         let mut read_bytes = 0;
         while let Some(input) = next.take() {
-            // Ticks and presence questions change nothing stored.
+            // Ticks, presence and sent outbox rows need no transaction of
+            // their own.
             idle_ticks_only &= matches!(
                 input,
-                Inbound::LeaseTick | Inbound::LocalPeers(_) | Inbound::RemotePeers(_)
+                Inbound::LeaseTick
+                    | Inbound::LocalPeers(_)
+                    | Inbound::RemotePeers(_)
+                    | Inbound::Forwarded(_)
             );
             match input {
                 Inbound::LeaseTick => {
@@ -139,7 +143,7 @@ pub(crate) async fn run(
                 Inbound::Remote(remote) => {
                     ops.extend(router.handle(Event::Remote(remote), Now::read()));
                 }
-                Inbound::Forwarded(ids) => ops.push(Op::Forwarded(ids)),
+                Inbound::Forwarded(ids) => store.forwarded(ids),
                 Inbound::LocalPeers(answer) => {
                     let _ = answer.send(router.local_peers());
                 }

@@ -53,6 +53,10 @@ pub(crate) enum Op {
         msg_id: String,
         payload: Vec<u8>,
     },
+    /// [ext] Apply `then` unless a message with id `stored` is stored
+    /// already: a message from another node that its sender published twice
+    /// (its acknowledgement was lost) is stored and delivered once.
+    Unless { stored: String, then: Vec<Op> },
     /// [ext] Forget outbox rows JetStream has acknowledged.
     Forwarded(Vec<i64>),
     /// [ext] The JetStream consumer of `kind` has stored up to `stream_seq`.

@@ -68,7 +68,9 @@ impl Router {
     }
 
     /// A message from another node, checked by the federation: numbered,
-    /// stored and delivered here, and its stream sequence recorded with it.
+    /// stored and delivered here unless it is stored already (the store
+    /// decides, in the batch's transaction), and its stream sequence recorded
+    /// with it either way.
     pub(super) fn remote(&mut self, r: Remote) -> Vec<Op> {
         let Remote {
             kind,
@@ -97,14 +99,17 @@ impl Router {
         };
         let wire = self.wire_copies(NO_CONN, &recipients, &message, queued);
         let deliveries = fanout(recipients, || out);
-        let mut ops = vec![Op::Insert {
+        let stored = message.message_id.clone();
+        let mut then = vec![Op::Insert {
             message,
             kind,
             queued,
         }];
-        ops.extend(deliveries);
-        ops.extend(wire);
-        ops.push(Op::Offset { kind, stream_seq });
-        ops
+        then.extend(deliveries);
+        then.extend(wire);
+        vec![
+            Op::Unless { stored, then },
+            Op::Offset { kind, stream_seq },
+        ]
     }
 }

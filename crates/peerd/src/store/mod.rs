@@ -59,6 +59,9 @@ pub(crate) struct Store {
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
     retry_requeue: Vec<i64>,
+    /// Outbox rows JetStream has acknowledged, deleted by the next batch
+    /// (or in a quiet moment): not worth a transaction of their own.
+    forwarded: Vec<i64>,
     /// The open database file, checked before each batch.
     db_file: DbFile,
     /// The newest message stored (the bound of reads: see [`reader`]).
@@ -129,6 +132,7 @@ impl Store {
             acks: Acks::default(),
             purging: false,
             retry_requeue: Vec::new(),
+            forwarded: Vec::new(),
             db_file,
             last_seq: next_seq - 1,
             _checkpointer: checkpointer,
@@ -192,7 +196,10 @@ impl Store {
         if !self.retry_requeue.is_empty() {
             batch.insert(0, Op::Requeue(std::mem::take(&mut self.retry_requeue)));
         }
-        let (requeue, closed) = lasting_effects(&batch);
+        if !self.forwarded.is_empty() {
+            batch.insert(0, Op::Forwarded(std::mem::take(&mut self.forwarded)));
+        }
+        let (requeue, closed, forwarded) = lasting_effects(&batch);
         let remote = batch.iter().any(|op| matches!(op, Op::Offset { .. }));
         let mut outgoing = Outgoing::default();
         let applied = match self.db_file.check() {
@@ -235,6 +242,7 @@ impl Store {
                 }
                 self.acks.settle();
                 self.retry_requeue.extend(requeue);
+                self.forwarded.extend(forwarded);
                 if let (true, Some(f)) = (remote, &self.federation) {
                     f.rewind.send_modify(|generation| *generation += 1);
                 }
@@ -297,10 +305,20 @@ impl Store {
         self.federation = Some(federation);
     }
 
+    /// Notes outbox rows JetStream has acknowledged, for the next batch to
+    /// delete.
+    pub(crate) fn forwarded(&mut self, ids: Vec<i64>) {
+        self.forwarded.extend(ids);
+    }
+
     /// Work for a quiet moment: indexing the new messages that do not yet
-    /// make a chunk.
+    /// make a chunk, deleting outbox rows sent (a batch takes those along).
     pub(crate) fn when_quiet(&self) -> Option<Op> {
-        (self.last_seq > self.indexed_upto).then_some(Op::IndexNew)
+        if self.last_seq > self.indexed_upto {
+            Some(Op::IndexNew)
+        } else {
+            (!self.forwarded.is_empty()).then(|| Op::Forwarded(Vec::new()))
+        }
     }
 
     /// Folds the WAL into the database file, so a stopped daemon leaves one file.
@@ -364,16 +382,17 @@ pub(crate) struct Batch {
 
 /// What a batch leaves standing even if its transaction fails: the DMs it
 /// puts back in their queues, and the connections that closed.
-fn lasting_effects(batch: &[Op]) -> (Vec<i64>, Vec<ConnId>) {
-    let (mut requeue, mut closed) = (Vec::new(), Vec::new());
+fn lasting_effects(batch: &[Op]) -> (Vec<i64>, Vec<ConnId>, Vec<i64>) {
+    let (mut requeue, mut closed, mut forwarded) = (Vec::new(), Vec::new(), Vec::new());
     for op in batch {
         match op {
             Op::Requeue(seqs) => requeue.extend_from_slice(seqs),
             Op::Release(conn) => closed.push(*conn),
+            Op::Forwarded(ids) => forwarded.extend_from_slice(ids),
             _ => {}
         }
     }
-    (requeue, closed)
+    (requeue, closed, forwarded)
 }
 
 /// The answer to a request in a batch that failed to commit.
@@ -566,6 +585,13 @@ impl Apply<'_> {
             } => {
                 fed::enqueue(tx, &subject, &msg_id, &payload)?;
                 self.outgoing.forwards = true;
+            }
+            Op::Unless { stored, then } => {
+                if db::seq_of(tx, &stored)?.is_none() {
+                    for op in then {
+                        self.apply(op)?;
+                    }
+                }
             }
             Op::Forwarded(ids) => fed::sent(tx, &ids)?,
             Op::Offset { kind, stream_seq } => fed::set_offset(tx, kind, stream_seq)?,
