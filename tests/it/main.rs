@@ -15,6 +15,7 @@ mod compat_py01;
 mod concurrency;
 mod dm;
 mod errors;
+mod federation;
 mod guard;
 mod hello;
 mod history;

@@ -4,6 +4,7 @@
 
 pub mod client;
 pub mod daemon;
+pub mod federation;
 pub mod nats;
 pub mod py01;
 pub mod sidecar;
