@@ -10,13 +10,15 @@ use super::wire::{self, Subjects};
 use crate::event_loop::Inbound;
 use crate::op::Kind;
 use crate::store;
-use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+use anyhow::Context;
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream::Stream;
 use futures::StreamExt;
 use peer_proto::Message;
 use rusqlite::Connection;
 use std::time::Duration;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, watch};
 
 /// The pause before a consumer is made again after it failed.
 const RETRY_AFTER: Duration = Duration::from_secs(1);
@@ -32,12 +34,14 @@ pub(crate) struct Remote {
 }
 
 /// Feeds the event loop the messages of `kind` for this node until it goes
-/// away.
+/// away. `connections` changes at each connection to NATS
+/// ([`super::LinkState::connections`]).
 pub(crate) async fn run(
     db: Connection,
     stream: Stream,
     me: Subjects,
     kind: Kind,
+    mut connections: watch::Receiver<u64>,
     to_loop: mpsc::Sender<Inbound>,
 ) {
     let filter = match kind {
@@ -51,37 +55,35 @@ pub(crate) async fn run(
             return;
         }
     };
-    loop {
-        let deliver_policy = match last {
-            0 => DeliverPolicy::All,
-            seq => DeliverPolicy::ByStartSequence {
-                start_sequence: seq + 1,
-            },
+    'consumer: loop {
+        // A consumer made from here on is made on the current connection.
+        connections.borrow_and_update();
+        let made = tokio::select! {
+            made = consume(&stream, &filter, last) => made,
+            // The request to make it may have been lost with the connection.
+            Ok(()) = connections.changed() => continue,
         };
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                filter_subject: filter.clone(),
-                deliver_policy,
-                ..Default::default()
-            })
-            .await;
-        let messages = match consumer {
-            Ok(c) => c.messages().await,
-            Err(e) => {
-                tracing::warn!("subscribing to {filter}: {e}; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
-            }
-        };
-        let mut messages = match messages {
+        let mut messages = match made {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!("reading {filter}: {e}; retrying");
+                tracing::warn!("{e:#}; retrying");
                 tokio::time::sleep(RETRY_AFTER).await;
                 continue;
             }
         };
-        while let Some(next) = messages.next().await {
+        loop {
+            let next = tokio::select! {
+                next = messages.next() => next,
+                // The consumer is ephemeral and in memory, so it is gone if
+                // the link was lost because nats-server restarted; the client
+                // would notice only after its retries give up (some 15 s).
+                // Make a new one at once, resuming after the last stored.
+                Ok(()) = connections.changed() => {
+                    tracing::info!("NATS reconnected: reading {filter} again after {last}");
+                    continue 'consumer;
+                }
+            };
+            let Some(next) = next else { break };
             let m = match next {
                 Ok(m) => m,
                 Err(e) => {
@@ -108,6 +110,30 @@ pub(crate) async fn run(
         }
         tokio::time::sleep(RETRY_AFTER).await;
     }
+}
+
+/// An ordered consumer of `filter`, from the message after stream sequence
+/// `last` (from the first if 0), and its messages.
+async fn consume(stream: &Stream, filter: &str, last: u64) -> anyhow::Result<Ordered> {
+    let deliver_policy = match last {
+        0 => DeliverPolicy::All,
+        seq => DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+    };
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            filter_subject: filter.to_owned(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("subscribing to {filter}"))?;
+    let messages = consumer
+        .messages()
+        .await
+        .with_context(|| format!("reading {filter}"))?;
+    Ok(messages)
 }
 
 /// The message on `subject`, if it is for this node, agrees with its subject
