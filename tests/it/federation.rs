@@ -246,6 +246,34 @@ fn dms_survive_a_nats_server_kill_9_mid_stream() {
     dms_survive_a_nats_outage(NatsServer::kill9);
 }
 
+/// A backlog built while NATS was down goes out as NATS returns; NATS dies
+/// again in the middle of it. Whatever JetStream had stored by then, the rest
+/// must not overtake what was lost with the connection.
+#[test]
+fn dms_keep_their_order_when_nats_dies_while_a_backlog_is_flushed() {
+    const N: usize = 600;
+    let mut nats = NatsServer::start();
+    let urls = [nats.url()];
+    let alpha = start_node(&urls, "alpha", &[]);
+    let beta = start_node(&urls, "beta", &[]);
+    let mut b = beta.peer("~/b");
+    let mut a = alpha.peer("~/a");
+    let to = on_node("beta", &format!("~/b#{}", b.sid()));
+    nats.stop();
+    let sent: Vec<String> = (0..N).map(|i| send_remote(&mut a, &to, json!(i))).collect();
+    nats.restart();
+    // Once JetStream has acknowledged some of the backlog, the rest is being
+    // published: kill the server under it.
+    eventually("alpha to flush part of its backlog", FED_TIMEOUT, || {
+        federation_status(&alpha)["backlog"].as_u64() < Some(N as u64)
+    });
+    nats.kill9();
+    nats.restart();
+    let got = receive_all(&mut b, &sent);
+    assert_eq!(ids(&got), sent);
+    wait_no_backlog(&alpha);
+}
+
 #[test]
 fn kill_9_of_the_receiving_daemon_mid_stream_loses_and_repeats_nothing() {
     const N: usize = 150;

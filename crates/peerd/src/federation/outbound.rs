@@ -1,8 +1,9 @@
 //! The outbox to JetStream: every DM for another node and every publish is
 //! written to `fed_outbox` in the transaction that stores it (so it is
 //! durable before its sender is answered); this task publishes the rows in
-//! order, waits for JetStream to acknowledge them, and has the event loop
-//! delete them. With NATS down the rows wait, in order, however long it takes.
+//! order, each once JetStream has acknowledged the one before, and has the
+//! event loop delete them. With NATS down the rows wait, in order, however
+//! long it takes.
 
 use crate::event_loop::Inbound;
 use async_nats::jetstream;
@@ -11,7 +12,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, Notify};
 
-/// Rows published before their acknowledgements are awaited.
+/// Rows read from the outbox at a time; those acknowledged are handed to the
+/// event loop together, to be deleted in one transaction.
 const OUTBOX_BATCH: usize = 256;
 /// How long the task waits before looking at the outbox again when nothing
 /// woke it (a safety net: every commit that adds rows wakes it).
@@ -66,34 +68,33 @@ pub(crate) async fn run(
     }
 }
 
-/// Publishes `rows` in order and returns the ids of those acknowledged, up to
-/// the first that was not: the rest go again, in order, next time (JetStream
-/// drops a repeat of a message id it has stored).
+/// Publishes `rows` in order, each once JetStream has stored the one before,
+/// and returns the ids of those acknowledged, up to the first that was not:
+/// the rest go again, in order, next time (JetStream drops a repeat of a
+/// message id it has stored).
+///
+/// One at a time, because publishing ahead of the acknowledgements can store
+/// them out of order: if the connection drops, what was already written to
+/// it is lost while the client sends what it still held on the next one, so
+/// later rows land before the lost ones go again (and a stream without a
+/// leader for a moment refuses one publish but may take the next).
 async fn publish(js: &jetstream::Context, rows: &[Row]) -> Vec<i64> {
-    let mut pending = Vec::with_capacity(rows.len());
+    let mut sent = Vec::with_capacity(rows.len());
     for row in rows {
         let mut headers = async_nats::HeaderMap::new();
         headers.insert(async_nats::header::NATS_MESSAGE_ID, row.msg_id.as_str());
-        let publish = js
+        let stored = match js
             .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
-            .await;
-        match publish {
-            Ok(ack) => pending.push((row.id, ack)),
-            Err(e) => {
-                tracing::warn!("publishing to NATS failed, will retry: {e}");
-                break;
-            }
+            .await
+        {
+            Ok(ack) => ack.await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = stored {
+            tracing::warn!("publishing to JetStream failed, will retry: {e}");
+            break;
         }
-    }
-    let mut sent = Vec::with_capacity(pending.len());
-    for (id, ack) in pending {
-        match ack.await {
-            Ok(_) => sent.push(id),
-            Err(e) => {
-                tracing::warn!("JetStream did not acknowledge a publish, will retry: {e}");
-                break;
-            }
-        }
+        sent.push(row.id);
     }
     sent
 }
