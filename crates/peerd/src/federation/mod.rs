@@ -114,7 +114,7 @@ pub(crate) fn start(
                 };
                 let dms = consume(dm_db, stream.clone(), Kind::Dm);
                 let topics = consume(topic_db, stream, Kind::Topic);
-                let out = outbound::run(outbox_db, js, woken, to_loop);
+                let out = outbound::run(outbox_db, js, woken, state.connections(), to_loop);
                 tokio::join!(dms, topics, out);
             });
         })

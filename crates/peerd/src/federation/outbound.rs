@@ -6,11 +6,11 @@
 //! long it takes.
 
 use crate::event_loop::Inbound;
-use async_nats::jetstream;
+use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
 use rusqlite::{params, Connection};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::{mpsc, watch, Notify};
 
 /// Rows read from the outbox at a time; those acknowledged are handed to the
 /// event loop together, to be deleted in one transaction.
@@ -28,11 +28,13 @@ struct Row {
     payload: Vec<u8>,
 }
 
-/// Publishes the outbox until the event loop goes away.
+/// Publishes the outbox until the event loop goes away. `connections`
+/// changes at each connection to NATS ([`super::LinkState::connections`]).
 pub(crate) async fn run(
     db: Connection,
     js: jetstream::Context,
     wake: Arc<Notify>,
+    mut connections: watch::Receiver<u64>,
     to_loop: mpsc::Sender<Inbound>,
 ) {
     // Rows after this one have not been published since start-up; those up to
@@ -51,7 +53,7 @@ pub(crate) async fn run(
             let _ = tokio::time::timeout(IDLE_RECHECK, wake.notified()).await;
             continue;
         }
-        let sent = publish(&js, &rows).await;
+        let sent = publish(&js, &mut connections, &rows).await;
         if let Some(last) = sent.last() {
             after = *last;
             if to_loop
@@ -78,17 +80,24 @@ pub(crate) async fn run(
 /// it is lost while the client sends what it still held on the next one, so
 /// later rows land before the lost ones go again (and a stream without a
 /// leader for a moment refuses one publish but may take the next).
-async fn publish(js: &jetstream::Context, rows: &[Row]) -> Vec<i64> {
+async fn publish(
+    js: &jetstream::Context,
+    connections: &mut watch::Receiver<u64>,
+    rows: &[Row],
+) -> Vec<i64> {
     let mut sent = Vec::with_capacity(rows.len());
     for row in rows {
-        let mut headers = async_nats::HeaderMap::new();
-        headers.insert(async_nats::header::NATS_MESSAGE_ID, row.msg_id.as_str());
-        let stored = match js
-            .publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
-            .await
-        {
-            Ok(ack) => ack.await,
-            Err(e) => Err(e),
+        // This row goes out on the current connection.
+        connections.borrow_and_update();
+        let stored = tokio::select! {
+            stored = store(js, row) => stored,
+            // What was written to a lost connection is never acknowledged:
+            // publish it again now rather than after the acknowledgement's
+            // timeout (5 s).
+            Ok(()) = connections.changed() => {
+                tracing::info!("NATS reconnected: publishing the outbox again");
+                break;
+            }
         };
         if let Err(e) = stored {
             tracing::warn!("publishing to JetStream failed, will retry: {e}");
@@ -97,6 +106,15 @@ async fn publish(js: &jetstream::Context, rows: &[Row]) -> Vec<i64> {
         sent.push(row.id);
     }
     sent
+}
+
+/// Publishes `row` and waits until JetStream has stored it.
+async fn store(js: &jetstream::Context, row: &Row) -> Result<PublishAck, PublishError> {
+    let mut headers = async_nats::HeaderMap::new();
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, row.msg_id.as_str());
+    js.publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+        .await?
+        .await
 }
 
 fn read(db: &Connection, after: i64) -> rusqlite::Result<Vec<Row>> {
