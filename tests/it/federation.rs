@@ -47,7 +47,7 @@ fn agent_view(delivered: &[String]) -> (Vec<String>, Vec<String>) {
 /// test does to NATS or a daemon next happens mid-stream, not mid-start-up.
 fn warm_up(a: &mut Client, to: &str, b: &mut Client) {
     let id = send_remote(a, to, json!("warm-up"));
-    assert_eq!(ids(&receive_all(b, std::slice::from_ref(&id))), [id]);
+    assert_eq!(ids(&receive_all(b, &[&id])), [id]);
 }
 
 /// The `(from, to)` of each of `msgs`.
@@ -74,18 +74,18 @@ fn dms_reach_another_node_by_home_sid_and_alias_and_replies_come_back() {
     let by_alias = send_remote(&mut a, &on_node("beta", "~/t#tester"), json!("by alias"));
 
     let from = addr_on("alpha", &a);
-    let got = receive_all(&mut b, &[by_home.clone(), by_sid.clone()]);
-    assert_eq!(ids(&got), [by_home, by_sid.clone()]);
+    let got = receive_all(&mut b, &[&by_home, &by_sid]);
+    assert_eq!(ids(&got), [by_home.as_str(), by_sid.as_str()]);
     assert_eq!(bodies(&got), [json!("by home"), json!("by sid")]);
     let to_sid = format!("home:{b_sid}");
     assert_eq!(ends(&got), [(&*from, "home:~/b"), (&*from, &*to_sid)]);
-    let got_t = receive_all(&mut t, std::slice::from_ref(&by_alias));
+    let got_t = receive_all(&mut t, &[&by_alias]);
     assert_eq!(ids(&got_t), [by_alias]);
     assert_eq!(ends(&got_t), [(&*from, "home:~/t#tester")]);
 
     // Each side's history has the DM under the address as that side names it.
     let sent = a.history(json!({"address": on_node("beta", &b_sid)}));
-    assert_eq!(ids(&sent), std::slice::from_ref(&by_sid));
+    assert_eq!(ids(&sent), [by_sid.as_str()]);
     assert_eq!(sent[0]["from"], a.addr());
     let stored = b.history(json!({"address": to_sid}));
     assert_eq!(ids(&stored), [by_sid]);
@@ -93,10 +93,37 @@ fn dms_reach_another_node_by_home_sid_and_alias_and_replies_come_back() {
 
     // Replying to `from` reaches the sender's session on alpha.
     let reply = send_remote(&mut b, &from, json!("reply"));
-    let back = receive_all(&mut a, std::slice::from_ref(&reply));
+    let back = receive_all(&mut a, &[&reply]);
     assert_eq!(ids(&back), [reply]);
     assert_eq!(ends(&back), [(&*addr_on("beta", &b), &*a.addr())]);
     assert_eq!(back[0]["body"], "reply");
+}
+
+#[test]
+fn dm_filters_see_the_node_a_dm_comes_from() {
+    let nats = NatsServer::start();
+    let urls = [nats.url()];
+    let alpha = start_node(&urls, "alpha", &[]);
+    let beta = start_node(&urls, "beta", &[]);
+    let mut a = alpha.peer("~/a");
+    let mut remote_only = beta.peer("~/b");
+    remote_only.call("peer.set_dm_filter", json!({"patterns": ["home@alpha:*"]}));
+    let mut local_only = beta.peer("~/b");
+    local_only.call("peer.set_dm_filter", json!({"patterns": ["home:*"]}));
+    let mut neighbour = beta.peer("~/n");
+
+    let remote = send_remote(&mut a, &on_node("beta", "~/b"), json!("remote"));
+    let local = neighbour.send_dm("home:~/b", json!("local"));
+    assert_eq!(local["delivered"], 1);
+    let local = id_of(&local);
+    // Each session's next message is the one its filter lets through.
+    assert_eq!(ids(&receive_all(&mut remote_only, &[&remote])), [remote]);
+    assert_eq!(local_only.expect_message()["message_id"], local.as_str());
+    // The remote one went to one session of ~/b, so it was not queued.
+    assert_eq!(
+        beta.peer("~/w").call("peer.status", json!({}))["queued_dms"],
+        0
+    );
 }
 
 #[test]
@@ -174,15 +201,15 @@ fn ack_mode_holds_a_remote_dm_until_it_is_acknowledged() {
     let to = on_node("beta", &format!("~/b#{b_sid}"));
     let one = send_remote(&mut a, &to, json!("one"));
     let two = send_remote(&mut a, &to, json!("two"));
-    let got = receive_all(&mut b, &[one.clone(), two.clone()]);
-    assert_eq!(ids(&got), [one.clone(), two.clone()]);
+    let got = receive_all(&mut b, &[&one, &two]);
+    assert_eq!(ids(&got), [one.as_str(), two.as_str()]);
     let acked = b.call("peer.ack", json!({"message_ids": [one]}));
     assert_eq!(acked, json!({"ok": true, "acked": 1}));
     drop(b);
 
     // The same sid again: the unacknowledged one comes back, as it was.
     let (mut b, again) = beta.ack_peer(&b_sid, "~/b");
-    assert_eq!(ids(&again), std::slice::from_ref(&two));
+    assert_eq!(ids(&again), [two.as_str()]);
     assert_eq!(
         ends(&again),
         [(&*addr_on("alpha", &a), &*format!("home:~/b#{b_sid}"))]
@@ -397,8 +424,15 @@ fn a_daemon_started_while_nats_is_down_serves_and_catches_up() {
     let urls = [nats.url()];
     let alpha = start_node(&urls, "alpha", &[]);
     let beta = start_node(&urls, "beta", &[]);
-    let link = federation_status(&alpha)["link"].clone();
-    assert!(link == "connecting" || link == "down", "{link}");
+    let status = federation_status(&alpha);
+    assert_eq!(
+        (&status["node"], &status["nats"]),
+        (&json!("alpha"), &json!(nats.url()))
+    );
+    assert!(
+        status["link"] == "connecting" || status["link"] == "down",
+        "{status}"
+    );
 
     // Local traffic is unaffected.
     let mut a = alpha.peer("~/a");
@@ -424,7 +458,7 @@ fn a_daemon_started_while_nats_is_down_serves_and_catches_up() {
     wait_link_up(&alpha);
     wait_link_up(&beta);
     // One of each kind: the order between a DM and a publish is not kept.
-    let mut got = ids(&receive_all(&mut b, &[remote.clone(), published.clone()]));
+    let mut got = ids(&receive_all(&mut b, &[&remote, &published]));
     got.sort();
     let mut sent = [remote, published];
     sent.sort();
@@ -497,12 +531,12 @@ fn nodes_on_different_servers_of_a_nats_cluster_reach_each_other() {
         &on_node("gamma", &format!("~/g#{}", g.sid())),
         json!("hi"),
     );
-    let got = receive_all(&mut g, std::slice::from_ref(&dm));
+    let got = receive_all(&mut g, &[&dm]);
     assert_eq!(ids(&got), [dm]);
     assert_eq!(got[0]["from"], addr_on("alpha", &a));
 
     let published = id_of(&g.publish("news", json!("from gamma")));
-    let got = receive_all(&mut s_beta, std::slice::from_ref(&published));
+    let got = receive_all(&mut s_beta, &[&published]);
     assert_eq!(ids(&got), [published]);
     assert_eq!(got[0]["from"], addr_on("gamma", &g));
 }

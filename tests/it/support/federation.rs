@@ -67,9 +67,9 @@ pub fn addr_on(node: &str, c: &Client) -> String {
 /// ids) has arrived, in arrival order, repeats included; presence
 /// notifications are skipped. Any other frame, the connection closing or
 /// [`FED_TIMEOUT`] passing fails the test.
-pub fn receive_all(c: &mut Client, expected: &[String]) -> Vec<Value> {
+pub fn receive_all(c: &mut Client, expected: &[impl AsRef<str>]) -> Vec<Value> {
     let deadline = Instant::now() + FED_TIMEOUT;
-    let mut missing: HashSet<&str> = expected.iter().map(String::as_str).collect();
+    let mut missing: HashSet<&str> = expected.iter().map(AsRef::as_ref).collect();
     let mut got = Vec::new();
     while !missing.is_empty() {
         let left = deadline.saturating_duration_since(Instant::now());
