@@ -4,36 +4,20 @@
 //! matching session with their original message id.
 
 use crate::support::*;
-use serde_json::{json, Value};
-
-/// A connection that said hello in ack mode as `sid` in `home`; returns it with
-/// the messages drained by its hello. A sid whose previous connection has just
-/// closed may still be live for a moment, so `-32011` is retried until it is not.
-fn ack_peer(d: &Daemon, sid: &str, home: &str) -> (Client, Vec<Value>) {
-    let (c, frames) = d.hello_when_free(json!({"sid": sid, "home": home, "ack": true}));
-    let result = &frames.last().unwrap()["result"];
-    assert!(
-        result["features"]
-            .as_array()
-            .unwrap()
-            .contains(&json!("ack")),
-        "{frames:?}"
-    );
-    (c, messages(&frames))
-}
+use serde_json::json;
 
 #[test]
 fn an_unacknowledged_dm_comes_again_to_the_same_sid_after_a_disconnect() {
     let d = Daemon::start();
     let mut sender = d.peer("~/s");
     let sid = sid();
-    let (mut a, _) = ack_peer(&d, &sid, "~/a");
+    let (mut a, _) = d.ack_peer(&sid, "~/a");
     let sent = sender.send_dm(&format!("home:~/a#{sid}"), json!("first"));
     assert_eq!(sent["delivered"], 1);
     assert_eq!(a.expect_message()["message_id"], sent["message_id"]);
     drop(a);
 
-    let (_a, again) = ack_peer(&d, &sid, "~/a");
+    let (_a, again) = d.ack_peer(&sid, "~/a");
     assert_eq!(ids(&again), [sent["message_id"].as_str().unwrap()]);
     assert_eq!(bodies(&again), [json!("first")]);
 }
@@ -43,7 +27,7 @@ fn acknowledged_dms_never_come_again() {
     let d = Daemon::start();
     let mut sender = d.peer("~/s");
     let sid = sid();
-    let (mut a, _) = ack_peer(&d, &sid, "~/a");
+    let (mut a, _) = d.ack_peer(&sid, "~/a");
     let one = sender.send_dm(&format!("home:~/a#{sid}"), json!(1));
     let two = sender.send_dm(&format!("home:~/a#{sid}"), json!(2));
     a.expect_message();
@@ -55,7 +39,7 @@ fn acknowledged_dms_never_come_again() {
     assert_eq!(acked, json!({"ok": true, "acked": 1}));
     drop(a);
 
-    let (_a, again) = ack_peer(&d, &sid, "~/a");
+    let (_a, again) = d.ack_peer(&sid, "~/a");
     assert_eq!(ids(&again), [two["message_id"].as_str().unwrap()]);
 }
 
@@ -63,13 +47,13 @@ fn acknowledged_dms_never_come_again() {
 fn an_unacknowledged_dm_reaches_the_next_holder_of_its_alias() {
     let d = Daemon::start();
     let mut sender = d.peer("~/s");
-    let (mut first, _) = ack_peer(&d, &sid(), "~/team");
+    let (mut first, _) = d.ack_peer(&sid(), "~/team");
     first.set_alias("tester");
     let sent = sender.send_dm("home:~/team#tester", json!({"task": "run"}));
     assert_eq!(first.expect_message()["message_id"], sent["message_id"]);
     drop(first);
 
-    let (mut second, _) = ack_peer(&d, &sid(), "~/team");
+    let (mut second, _) = d.ack_peer(&sid(), "~/team");
     let frames = second.request("peer.set_alias", json!({"alias": "tester"}));
     let got = messages(&frames);
     assert_eq!(ids(&got), [sent["message_id"].as_str().unwrap()]);
@@ -80,7 +64,7 @@ fn an_unacknowledged_dm_reaches_the_next_holder_of_its_alias() {
 fn a_home_broadcast_left_unacknowledged_goes_to_the_next_session_of_the_home() {
     let d = Daemon::start();
     let mut sender = d.peer("~/s");
-    let (mut a, _) = ack_peer(&d, &sid(), "~/h");
+    let (mut a, _) = d.ack_peer(&sid(), "~/h");
     let sent = sender.send_dm("home:~/h", json!("all"));
     a.expect_message();
     drop(a);
@@ -88,7 +72,7 @@ fn a_home_broadcast_left_unacknowledged_goes_to_the_next_session_of_the_home() {
     eventually("the disconnect to be routed", TIMEOUT, || {
         watcher.call("peer.status", json!({}))["queued_dms"] == 1
     });
-    let (_b, got) = ack_peer(&d, &sid(), "~/h");
+    let (_b, got) = d.ack_peer(&sid(), "~/h");
     assert_eq!(ids(&got), [sent["message_id"].as_str().unwrap()]);
 }
 
@@ -97,12 +81,12 @@ fn pending_dms_survive_kill_9_of_the_daemon() {
     let mut d = Daemon::start();
     let mut sender = d.peer("~/s");
     let sid = sid();
-    let (mut a, _) = ack_peer(&d, &sid, "~/a");
+    let (mut a, _) = d.ack_peer(&sid, "~/a");
     let sent = sender.send_dm(&format!("home:~/a#{sid}"), json!("keep me"));
     assert_eq!(a.expect_message()["message_id"], sent["message_id"]);
     d.kill9();
     d.restart();
-    let (_a, again) = ack_peer(&d, &sid, "~/a");
+    let (_a, again) = d.ack_peer(&sid, "~/a");
     assert_eq!(ids(&again), [sent["message_id"].as_str().unwrap()]);
 }
 
@@ -120,7 +104,7 @@ fn connections_without_ack_mode_are_unchanged() {
         json!({"ok": true, "acked": 0})
     );
     drop(plain);
-    let (_again, redelivered) = ack_peer(&d, &sid, "~/p");
+    let (_again, redelivered) = d.ack_peer(&sid, "~/p");
     assert!(redelivered.is_empty(), "{redelivered:?}");
 }
 

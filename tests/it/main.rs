@@ -15,6 +15,7 @@ mod compat_py01;
 mod concurrency;
 mod dm;
 mod errors;
+mod federation;
 mod federation_failure;
 mod federation_presence;
 mod federation_topology;

@@ -5,9 +5,9 @@
 //! (e.g. the Python 0.1 reference, `blemees-peerd` on PATH); daemon flags newer
 //! than 0.1 that its `--help` does not mention are left off its command line.
 
-use super::client::{error_of, sid, Client, SID_IN_USE, TIMEOUT};
+use super::client::{error_of, messages, sid, Client, SID_IN_USE, TIMEOUT};
 use super::{eventually, poll_until};
-use serde_json::Value;
+use serde_json::{json, Value};
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::net::UnixStream;
@@ -276,6 +276,22 @@ impl Daemon {
                 None => Some((c, frames)),
             }
         })
+    }
+
+    /// A connection that said hello in ack mode as `sid` in `home` (retried
+    /// like [`Self::hello_when_free`]); returns it with the messages drained by
+    /// its hello.
+    pub fn ack_peer(&self, sid: &str, home: &str) -> (Client, Vec<Value>) {
+        let (c, frames) = self.hello_when_free(json!({"sid": sid, "home": home, "ack": true}));
+        let result = &frames.last().unwrap()["result"];
+        assert!(
+            result["features"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("ack")),
+            "{frames:?}"
+        );
+        (c, messages(&frames))
     }
 
     /// A connection that said hello as a fresh sid in `home`.

@@ -5,6 +5,7 @@
 pub mod bare_nats;
 pub mod client;
 pub mod daemon;
+pub mod federation;
 pub mod nats;
 pub mod nats_nodes;
 pub mod py01;

@@ -6,11 +6,13 @@
 
 use super::daemon::wait_exit;
 use super::eventually;
+use rustix::net;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::fs::{self, OpenOptions};
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
+use std::net::{Ipv4Addr, SocketAddrV4, TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Mutex;
@@ -79,6 +81,26 @@ fn http_get(port: u16, path: &str) -> Option<(u16, String)> {
     Some((status, body.to_string()))
 }
 
+/// Binds (without listening) the loopback `ports` of a stopped server, so
+/// that they stay its own until it restarts: a client connecting meanwhile is
+/// refused as by a closed port, but no other socket can take them, not even
+/// as the local end of an outgoing connection (which would make the server
+/// fail to listen again). With `SO_REUSEADDR`, as the server itself binds
+/// with it, the server may listen again while they are held.
+fn hold(ports: [u16; 2]) -> Vec<OwnedFd> {
+    ports
+        .iter()
+        .map(|&port| {
+            let socket = net::socket(net::AddressFamily::INET, net::SocketType::STREAM, None)
+                .expect("a socket");
+            net::sockopt::set_socket_reuseaddr(&socket, true).expect("SO_REUSEADDR");
+            net::bind(&socket, &SocketAddrV4::new(Ipv4Addr::LOCALHOST, port))
+                .unwrap_or_else(|e| panic!("hold port {port}: {e}"));
+            socket
+        })
+        .collect()
+}
+
 /// One running `nats-server` with JetStream, listening for clients on a free
 /// loopback port; killed on drop.
 pub struct NatsServer {
@@ -87,6 +109,8 @@ pub struct NatsServer {
     port: u16,
     monitor_port: u16,
     child: Option<Child>,
+    /// The ports, [`hold`] while the server is stopped.
+    held: Vec<OwnedFd>,
 }
 
 impl NatsServer {
@@ -132,6 +156,7 @@ impl NatsServer {
             port,
             monitor_port,
             child: None,
+            held: Vec::new(),
         }
     }
 
@@ -219,15 +244,22 @@ impl NatsServer {
         eventually(&what, NATS_START_TIMEOUT, || self.ready());
     }
 
-    /// SIGKILL, and reap: what JetStream has stored stays on disk.
+    /// SIGKILL, and reap: what JetStream has stored stays on disk, and the
+    /// ports are held for [`Self::restart`].
     pub fn kill9(&mut self) {
+        self.kill();
+        self.held = hold([self.port, self.monitor_port]);
+    }
+
+    fn kill(&mut self) {
         if let Some(mut child) = self.child.take() {
             let _ = child.kill();
             let _ = child.wait();
         }
     }
 
-    /// SIGTERM (nats-server's graceful shutdown), and wait for the exit.
+    /// SIGTERM (nats-server's graceful shutdown), and wait for the exit; the
+    /// ports are held for [`Self::restart`].
     pub fn stop(&mut self) {
         let mut child = self.child.take().expect("nats-server not running");
         let pid = rustix::process::Pid::from_child(&child);
@@ -238,6 +270,7 @@ impl NatsServer {
             "nats-server {} exited {status}",
             self.name
         );
+        self.held = hold([self.port, self.monitor_port]);
     }
 
     /// Starts the server again after [`Self::kill9`] or [`Self::stop`]: same
@@ -247,12 +280,13 @@ impl NatsServer {
         assert!(self.child.is_none(), "stop nats-server before restart()");
         self.spawn();
         self.wait_ready();
+        self.held.clear();
     }
 }
 
 impl Drop for NatsServer {
     fn drop(&mut self) {
-        self.kill9();
+        self.kill();
         if std::thread::panicking() {
             eprintln!("---- nats-server {} log ----\n{}", self.name, self.log());
         }

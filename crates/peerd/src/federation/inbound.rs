@@ -19,7 +19,9 @@ use super::wire::{self, Subjects};
 use crate::event_loop::Inbound;
 use crate::op::Kind;
 use crate::store;
-use async_nats::jetstream::consumer::{pull::OrderedConfig, DeliverPolicy};
+use anyhow::Context;
+use async_nats::jetstream::consumer::pull::{Ordered, OrderedConfig};
+use async_nats::jetstream::consumer::DeliverPolicy;
 use async_nats::jetstream::stream::Stream;
 use futures::StreamExt;
 use peer_proto::identity::{mint_sid, SID_PREFIX};
@@ -42,12 +44,14 @@ pub(crate) struct Remote {
 }
 
 /// Feeds the event loop the messages of `kind` for this node until it goes
-/// away.
+/// away. `connections` changes at each connection to NATS
+/// ([`super::LinkState::connections`]).
 pub(crate) async fn run(
     db: Connection,
     (stream, mut rewind): (Stream, watch::Receiver<u64>),
     me: Subjects,
     kind: Kind,
+    mut connections: watch::Receiver<u64>,
     to_loop: mpsc::Sender<Inbound>,
 ) {
     let filter = match kind {
@@ -61,33 +65,19 @@ pub(crate) async fn run(
             return;
         }
     };
-    loop {
-        let deliver_policy = match last {
-            0 => DeliverPolicy::All,
-            seq => DeliverPolicy::ByStartSequence {
-                start_sequence: seq + 1,
-            },
+    'consumer: loop {
+        // A consumer made from here on is made on the current connection.
+        connections.borrow_and_update();
+        let name = consumer_name(&me, kind);
+        let made = tokio::select! {
+            made = consume(&stream, &name, &filter, last) => made,
+            // The request to make it may have been lost with the connection.
+            Ok(()) = connections.changed() => continue,
         };
-        let consumer = stream
-            .create_consumer(OrderedConfig {
-                name: Some(consumer_name(&me, kind)),
-                filter_subject: filter.clone(),
-                deliver_policy,
-                ..Default::default()
-            })
-            .await;
-        let messages = match consumer {
-            Ok(c) => c.messages().await,
-            Err(e) => {
-                tracing::warn!("subscribing to {filter}: {e}; retrying");
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
-            }
-        };
-        let mut messages = match messages {
+        let mut messages = match made {
             Ok(m) => m,
             Err(e) => {
-                tracing::warn!("reading {filter}: {e}; retrying");
+                tracing::warn!("{e:#}; retrying");
                 tokio::time::sleep(RETRY_AFTER).await;
                 continue;
             }
@@ -95,13 +85,21 @@ pub(crate) async fn run(
         loop {
             let next = tokio::select! {
                 next = messages.next() => next,
+                // The consumer is ephemeral and in memory, so it is gone if
+                // the link was lost because nats-server restarted; the client
+                // would notice only after its retries give up (some 15 s).
+                // Make a new one at once, resuming after the last stored.
+                Ok(()) = connections.changed() => {
+                    tracing::info!("NATS reconnected: reading {filter} again after {last}");
+                    continue 'consumer;
+                }
                 _ = rewind.changed() => {
                     // A batch failed: read again from what was stored.
                     match store::federation_offset(&db, kind) {
                         Ok(seq) => last = seq,
                         Err(e) => tracing::error!("reading the federation offset: {e}"),
                     }
-                    break;
+                    continue 'consumer;
                 }
             };
             let Some(next) = next else { break };
@@ -114,23 +112,40 @@ pub(crate) async fn run(
             };
             let Ok(info) = m.info() else { continue };
             let stream_seq = info.stream_sequence;
-            match check(&db, &me, &m.subject, &m.payload, stream_seq) {
-                Ok(Some(remote)) => {
-                    if to_loop.send(Inbound::Remote(remote)).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(None) => {}
-                Err(e) => {
-                    // Not skipped: read again from here after the pause.
-                    tracing::error!("checking for a repeated message: {e}");
-                    break;
+            if let Some(remote) = check(&me, &m.subject, &m.payload, stream_seq) {
+                if to_loop.send(Inbound::Remote(remote)).await.is_err() {
+                    return;
                 }
             }
             last = stream_seq;
         }
         tokio::time::sleep(RETRY_AFTER).await;
     }
+}
+
+/// An ordered consumer `name` of `filter`, from the message after stream
+/// sequence `last` (from the first if 0), and its messages.
+async fn consume(stream: &Stream, name: &str, filter: &str, last: u64) -> anyhow::Result<Ordered> {
+    let deliver_policy = match last {
+        0 => DeliverPolicy::All,
+        seq => DeliverPolicy::ByStartSequence {
+            start_sequence: seq + 1,
+        },
+    };
+    let consumer = stream
+        .create_consumer(OrderedConfig {
+            name: Some(name.to_owned()),
+            filter_subject: filter.to_owned(),
+            deliver_policy,
+            ..Default::default()
+        })
+        .await
+        .with_context(|| format!("subscribing to {filter}"))?;
+    let messages = consumer
+        .messages()
+        .await
+        .with_context(|| format!("reading {filter}"))?;
+    Ok(messages)
 }
 
 /// A fresh name for this node's consumer of `kind`: the node and the kind
@@ -147,33 +162,22 @@ fn consumer_name(me: &Subjects, kind: Kind) -> String {
     format!("{}_{kind}_{random}", me.node())
 }
 
-/// The message on `subject`, if it is for this node, agrees with its subject
-/// and is not stored already (a publish repeated after its acknowledgement
-/// was lost).
-fn check(
-    db: &Connection,
-    me: &Subjects,
-    subject: &str,
-    payload: &[u8],
-    stream_seq: u64,
-) -> rusqlite::Result<Option<Remote>> {
-    let Some((kind, origin)) = me.origin_of(subject) else {
-        return Ok(None);
-    };
+/// The message on `subject`, if it is for this node and agrees with its
+/// subject. (One stored already, published again after its acknowledgement
+/// was lost, is recognized by the store: `Op::Unless`.)
+fn check(me: &Subjects, subject: &str, payload: &[u8], stream_seq: u64) -> Option<Remote> {
+    let (kind, origin) = me.origin_of(subject)?;
     let message = match wire::open(me, kind, origin, payload) {
         Ok(m) => m,
-        Err(wire::Refused::Own) => return Ok(None),
+        Err(wire::Refused::Own) => return None,
         Err(e) => {
             tracing::warn!(subject, "refused a message from NATS: {e}");
-            return Ok(None);
+            return None;
         }
     };
-    if store::is_stored(db, &message.message_id)? {
-        return Ok(None);
-    }
-    Ok(Some(Remote {
+    Some(Remote {
         kind,
         message,
         stream_seq,
-    }))
+    })
 }

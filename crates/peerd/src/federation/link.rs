@@ -9,6 +9,7 @@ use async_nats::jetstream::{self, stream};
 use peer_proto::api::FederationStatus;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use tokio::sync::watch;
 
 /// How long a connection attempt may take before it is retried.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -16,28 +17,49 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// (the outbox re-sends what it could not see acknowledged).
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(600);
 
-/// What `peer.status` shows of the link, shared with the event thread.
+/// What `peer.status` shows of the link, shared with the event thread, and
+/// how many connections to NATS were made, for the consumers to follow.
 #[derive(Debug, Clone)]
-pub(crate) struct LinkState(Arc<Mutex<FederationStatus>>);
+pub(crate) struct LinkState {
+    status: Arc<Mutex<FederationStatus>>,
+    connections: Arc<watch::Sender<u64>>,
+}
 
 impl LinkState {
     pub(crate) fn new(config: &FederationConfig) -> LinkState {
         let nats: Vec<&str> = config.urls.iter().map(|u| without_credentials(u)).collect();
-        LinkState(Arc::new(Mutex::new(FederationStatus {
-            backlog: 0,
-            link: "connecting".into(),
-            nats: nats.join(","),
-            node: config.node.clone(),
-        })))
+        LinkState {
+            status: Arc::new(Mutex::new(FederationStatus {
+                backlog: 0,
+                link: "connecting".into(),
+                nats: nats.join(","),
+                node: config.node.clone(),
+            })),
+            connections: Arc::new(watch::Sender::new(0)),
+        }
     }
 
     /// The status as of now (the store fills in the backlog).
     pub(crate) fn get(&self) -> FederationStatus {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.status
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Changes at each connection to NATS, the first and every reconnect:
+    /// what a consumer made on an earlier connection may not survive.
+    pub(crate) fn connections(&self) -> watch::Receiver<u64> {
+        self.connections.subscribe()
     }
 
     fn set(&self, link: &str) {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).link = link.to_owned();
+        self.status.lock().unwrap_or_else(|e| e.into_inner()).link = link.to_owned();
+    }
+
+    fn connected(&self) {
+        self.set("up");
+        self.connections.send_modify(|n| *n += 1);
     }
 }
 
@@ -89,7 +111,7 @@ pub(crate) async fn connect(
         let (events, node) = (events.clone(), node.clone());
         async move {
             match event {
-                async_nats::Event::Connected => events.set("up"),
+                async_nats::Event::Connected => events.connected(),
                 async_nats::Event::Disconnected => events.set("down"),
                 event => match refusal(&event) {
                     Some(what) => tracing::error!(

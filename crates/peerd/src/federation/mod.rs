@@ -89,7 +89,7 @@ pub(crate) fn start(
         .name("peerd-federation".into())
         .spawn(move || {
             runtime.block_on(async move {
-                let client = match link::connect(&config, state).await {
+                let client = match link::connect(&config, state.clone()).await {
                     Ok(c) => c,
                     Err(e) => {
                         tracing::error!("federation is off: {e:#}");
@@ -110,16 +110,19 @@ pub(crate) fn start(
                     }
                 };
                 tracing::info!(node = me.node(), stream = %me.stream_name(), "federation up");
-                let from = |stream| (stream, rewound.clone());
-                let dms = inbound::run(
-                    dm_db,
-                    from(stream.clone()),
-                    me.clone(),
-                    Kind::Dm,
-                    to_loop.clone(),
-                );
-                let topics = inbound::run(topic_db, from(stream), me, Kind::Topic, to_loop.clone());
-                let out = outbound::run(outbox_db, js, woken, to_loop);
+                let consume = |db, stream, kind| {
+                    inbound::run(
+                        db,
+                        (stream, rewound.clone()),
+                        me.clone(),
+                        kind,
+                        state.connections(),
+                        to_loop.clone(),
+                    )
+                };
+                let dms = consume(dm_db, stream.clone(), Kind::Dm);
+                let topics = consume(topic_db, stream, Kind::Topic);
+                let out = outbound::run(outbox_db, js, woken, state.connections(), to_loop);
                 tokio::join!(dms, topics, out, presence);
             });
         })

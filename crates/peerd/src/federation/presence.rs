@@ -6,7 +6,8 @@
 //! list (core NATS, not JetStream: it is soft state) at most once per
 //! [`TICK`] and only when it changed, plus once per [`HEARTBEAT`]; a burst of
 //! a thousand joins or leaves is one message. A node that starts says so
-//! (`hello`), and the others answer with their lists at their next tick. A
+//! (`hello`, on each of its first ticks until it hears from another node),
+//! and the others answer with their lists at their next tick. A
 //! node not heard from for [`EXPIRY`] is dropped. Sessions of other nodes are
 //! listed only: they cause no `peer.peer_joined`/`peer_left` here.
 
@@ -28,6 +29,8 @@ const TICK: Duration = Duration::from_millis(500);
 const HEARTBEAT: Duration = Duration::from_secs(30);
 /// How long a node's list stands without word from it.
 const EXPIRY: Duration = Duration::from_secs(90);
+/// Ticks on which a starting node says hello until it hears another node.
+const HELLO_TICKS: u32 = 10;
 /// Most sessions one node lists to the others, so that a list fits in one
 /// NATS message (1 MiB by default) whatever happens locally.
 const MAX_SESSIONS: usize = 2000;
@@ -61,7 +64,11 @@ pub(crate) async fn run(client: async_nats::Client, me: Subjects, to_loop: mpsc:
     };
     let mut known: HashMap<String, (Vec<PeerEntry>, Instant)> = HashMap::new();
     let mut published: Option<(Vec<PeerEntry>, Instant)> = None;
-    let mut hello = true;
+    // Hello goes out on each of the first ticks until another node is heard:
+    // right after subscribing, a server of a cluster may not yet have told
+    // the others, which would drop a single hello (and leave the lists to
+    // the heartbeat).
+    let mut hellos_left = HELLO_TICKS;
     let mut answer_due = false;
     let mut tick = tokio::time::interval(TICK);
     loop {
@@ -69,9 +76,13 @@ pub(crate) async fn run(client: async_nats::Client, me: Subjects, to_loop: mpsc:
             _ = tick.tick() => {
                 let Some(mine) = local_peers(&to_loop).await else { return };
                 let now = Instant::now();
+                let hello = hellos_left > 0 && known.is_empty();
+                hellos_left = hellos_left.saturating_sub(1);
                 let due = match &published {
                     None => true,
-                    Some((last, at)) => *last != mine || now >= *at + HEARTBEAT || answer_due,
+                    Some((last, at)) => {
+                        *last != mine || now >= *at + HEARTBEAT || answer_due || hello
+                    }
                 };
                 if due {
                     let snapshot = Snapshot { node: me.node().to_owned(), hello, peers: mine.clone() };
@@ -79,7 +90,7 @@ pub(crate) async fn run(client: async_nats::Client, me: Subjects, to_loop: mpsc:
                     match client.publish(me.my_presence(), payload.into()).await {
                         Ok(()) => {
                             published = Some((mine, now));
-                            (hello, answer_due) = (false, false);
+                            answer_due = false;
                         }
                         Err(e) => tracing::debug!("publishing presence: {e}"),
                     }

@@ -107,9 +107,6 @@ impl Router {
         }];
         then.extend(deliveries);
         then.extend(wire);
-        vec![
-            Op::Unless { stored, then },
-            Op::Offset { kind, stream_seq },
-        ]
+        vec![Op::Unless { stored, then }, Op::Offset { kind, stream_seq }]
     }
 }

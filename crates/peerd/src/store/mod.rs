@@ -341,11 +341,6 @@ pub(crate) fn federation_offset(c: &Connection, kind: Kind) -> rusqlite::Result<
     fed::offset(c, kind)
 }
 
-/// Whether a message with this id is stored.
-pub(crate) fn is_stored(c: &Connection, message_id: &str) -> rusqlite::Result<bool> {
-    Ok(db::seq_of(c, message_id)?.is_some())
-}
-
 /// Makes the database and its WAL and shared-memory files `0600`: files made
 /// by an older version were `0644`. New ones are created so under the
 /// daemon's umask.
