@@ -7,7 +7,7 @@
 
 use crate::event_loop::Inbound;
 use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
-use rusqlite::{params, Connection};
+use rusqlite::Connection;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{mpsc, watch, Notify};
@@ -66,6 +66,11 @@ pub(crate) async fn run(
         }
         if sent.len() < rows.len() {
             tokio::time::sleep(RETRY_AFTER).await;
+        } else if rows.len() < OUTBOX_BATCH {
+            // All there was is sent: a commit since then left a wake-up, so
+            // there is no need to look (a read on a connection whose cache
+            // every commit empties) before waiting.
+            let _ = tokio::time::timeout(IDLE_RECHECK, wake.notified()).await;
         }
     }
 }
@@ -118,16 +123,20 @@ async fn store(js: &jetstream::Context, row: &Row) -> Result<PublishAck, Publish
 }
 
 fn read(db: &Connection, after: i64) -> rusqlite::Result<Vec<Row>> {
-    db.prepare_cached(
-        "SELECT id, subject, msg_id, payload FROM fed_outbox WHERE id > ?1 ORDER BY id LIMIT ?2",
-    )?
-    .query_map(params![after, OUTBOX_BATCH as i64], |r| {
-        Ok(Row {
-            id: r.get(0)?,
-            subject: r.get(1)?,
-            msg_id: r.get(2)?,
-            payload: r.get(3)?,
-        })
-    })?
-    .collect()
+    // The limit is written into the statement: the bundled SQLite prepares a
+    // statement whose LIMIT is a bound parameter again each time it runs (a
+    // bound LIMIT may change its plan).
+    let sql = format!(
+        "SELECT id, subject, msg_id, payload FROM fed_outbox WHERE id > ?1 ORDER BY id LIMIT {OUTBOX_BATCH}"
+    );
+    db.prepare_cached(&sql)?
+        .query_map([after], |r| {
+            Ok(Row {
+                id: r.get(0)?,
+                subject: r.get(1)?,
+                msg_id: r.get(2)?,
+                payload: r.get(3)?,
+            })
+        })?
+        .collect()
 }
