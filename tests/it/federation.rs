@@ -510,3 +510,29 @@ fn node_qualified_addresses_are_checked_and_this_nodes_own_name_is_local() {
     assert_eq!(code, INVALID_PARAMS, "{message}");
     assert!(message.contains("--nats"), "{message}");
 }
+
+/// A body too large for one NATS message is refused before it is stored,
+/// whether sent to another node or published where publishes cross; the
+/// same body stays deliverable on this node.
+#[test]
+fn a_body_too_large_to_cross_is_refused_with_a_clear_error() {
+    let nats = NatsServer::start();
+    let alpha = start_node(&[nats.url()], "alpha", &[]);
+    let mut a = alpha.peer("~/a");
+    let mut local = alpha.peer("~/l");
+    let big = "x".repeat(600 * 1024);
+    for (method, params) in [
+        ("peer.send", json!({"to": "home@beta:~/b", "body": big})),
+        ("peer.publish", json!({"topic": "t", "body": big})),
+    ] {
+        let (code, message) = a.call_err(method, params);
+        assert_eq!(code, INVALID_PARAMS, "{method}: {message}");
+        assert!(message.contains("too large"), "{message}");
+    }
+    assert_eq!(federation_status(&alpha)["backlog"], 0);
+    assert_eq!(a.send_dm(&local.addr(), json!(big))["delivered"], 1);
+    assert_eq!(
+        local.expect_message()["body"].as_str().map(str::len),
+        Some(big.len())
+    );
+}

@@ -77,7 +77,7 @@ fn envelope(origin: &str, body: &str) -> String {
         "reply_to": null,
         "ts": now(),
     });
-    json!({"v": 1, "origin": origin, "message": message}).to_string()
+    json!({"v": 1, "origin": origin, "messages": [message]}).to_string()
 }
 
 /// NATS's answer to a publish on `subject` it refuses the user.

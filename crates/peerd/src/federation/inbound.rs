@@ -112,7 +112,7 @@ pub(crate) async fn run(
             };
             let Ok(info) = m.info() else { continue };
             let stream_seq = info.stream_sequence;
-            if let Some(remote) = check(&me, &m.subject, &m.payload, stream_seq) {
+            for remote in check(&me, &m.subject, &m.payload, stream_seq) {
                 if to_loop.send(Inbound::Remote(remote)).await.is_err() {
                     return;
                 }
@@ -162,22 +162,36 @@ fn consumer_name(me: &Subjects, kind: Kind) -> String {
     format!("{}_{kind}_{random}", me.node())
 }
 
-/// The message on `subject`, if it is for this node and agrees with its
-/// subject. (One stored already, published again after its acknowledgement
-/// was lost, is recognized by the store: `Op::Unless`.)
-fn check(me: &Subjects, subject: &str, payload: &[u8], stream_seq: u64) -> Option<Remote> {
-    let (kind, origin) = me.origin_of(subject)?;
-    let message = match wire::open(me, kind, origin, payload) {
+/// The messages of the envelope on `subject`, if it is for this node and
+/// agrees with its subject. Each but the last carries the stream sequence
+/// before the envelope's: should a batch store only some of them, the
+/// consumer reads the whole envelope again. (Messages stored already, sent
+/// again after an acknowledgement was lost, are recognized by the store:
+/// `Op::Unless`.)
+fn check(me: &Subjects, subject: &str, payload: &[u8], stream_seq: u64) -> Vec<Remote> {
+    let Some((kind, origin)) = me.origin_of(subject) else {
+        return Vec::new();
+    };
+    let messages = match wire::open(me, kind, origin, payload) {
         Ok(m) => m,
-        Err(wire::Refused::Own) => return None,
+        Err(wire::Refused::Own) => return Vec::new(),
         Err(e) => {
             tracing::warn!(subject, "refused a message from NATS: {e}");
-            return None;
+            return Vec::new();
         }
     };
-    Some(Remote {
-        kind,
-        message,
-        stream_seq,
-    })
+    let last = messages.len().saturating_sub(1);
+    messages
+        .into_iter()
+        .enumerate()
+        .map(|(i, message)| Remote {
+            kind,
+            message,
+            stream_seq: if i == last {
+                stream_seq
+            } else {
+                stream_seq - 1
+            },
+        })
+        .collect()
 }

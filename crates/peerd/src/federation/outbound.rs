@@ -1,9 +1,10 @@
 //! The outbox to JetStream: every DM for another node and every publish is
 //! written to `fed_outbox` in the transaction that stores it (so it is
 //! durable before its sender is answered); this task publishes the rows in
-//! order, each once JetStream has acknowledged the one before, and has the
-//! event loop delete them. With NATS down the rows wait, in order, however
-//! long it takes.
+//! order, each run of rows for one subject as one envelope, each envelope
+//! once JetStream has acknowledged the one before, and has the event loop
+//! delete them. With NATS down the rows wait, in order, however long it
+//! takes; when it returns, a backlog goes out in a few large publishes.
 
 use crate::event_loop::Inbound;
 use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
@@ -18,6 +19,10 @@ const OUTBOX_BATCH: usize = 256;
 /// How long the task waits before looking at the outbox again when nothing
 /// woke it (a safety net: every commit that adds rows wakes it).
 const IDLE_RECHECK: Duration = Duration::from_secs(5);
+/// Most bytes of messages in one envelope: with the envelope, under NATS's
+/// default `max_payload` (1 MiB), and at least one message of the largest
+/// body that may cross ([`super::wire::MAX_BODY_BYTES`]) with room to spare.
+const ENVELOPE_BYTES: usize = 768 * 1024;
 /// The pause before publishing again after a failure (NATS down or slow).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
@@ -32,7 +37,7 @@ struct Row {
 /// changes at each connection to NATS ([`super::LinkState::connections`]).
 pub(crate) async fn run(
     db: Connection,
-    js: jetstream::Context,
+    (js, origin): (jetstream::Context, String),
     wake: Arc<Notify>,
     mut connections: watch::Receiver<u64>,
     to_loop: mpsc::Sender<Inbound>,
@@ -53,7 +58,7 @@ pub(crate) async fn run(
             let _ = tokio::time::timeout(IDLE_RECHECK, wake.notified()).await;
             continue;
         }
-        let sent = publish(&js, &mut connections, &rows).await;
+        let sent = publish(&js, &origin, &mut connections, &rows).await;
         if let Some(last) = sent.last() {
             after = *last;
             if to_loop
@@ -75,27 +80,30 @@ pub(crate) async fn run(
     }
 }
 
-/// Publishes `rows` in order, each once JetStream has stored the one before,
-/// and returns the ids of those acknowledged, up to the first that was not:
-/// the rest go again, in order, next time (JetStream drops a repeat of a
-/// message id it has stored).
+/// Publishes `rows` in order, a run for one subject per envelope, each once
+/// JetStream has stored the one before, and returns the ids of the rows
+/// acknowledged, up to the first envelope that was not: the rest go again,
+/// in order, next time. An envelope's id names its first and last message,
+/// so JetStream drops a repeat of one it stored, and the receiver recognizes
+/// messages it stored already if the rows are grouped differently next time.
 ///
-/// One at a time, because publishing ahead of the acknowledgements can store
-/// them out of order: if the connection drops, what was already written to
-/// it is lost while the client sends what it still held on the next one, so
-/// later rows land before the lost ones go again (and a stream without a
-/// leader for a moment refuses one publish but may take the next).
+/// One envelope at a time, because publishing ahead of the acknowledgements
+/// can store them out of order: if the connection drops, what was already
+/// written to it is lost while the client sends what it still held on the
+/// next one, so later rows land before the lost ones go again (and a stream
+/// without a leader for a moment refuses one publish but may take the next).
 async fn publish(
     js: &jetstream::Context,
+    origin: &str,
     connections: &mut watch::Receiver<u64>,
     rows: &[Row],
 ) -> Vec<i64> {
     let mut sent = Vec::with_capacity(rows.len());
-    for row in rows {
-        // This row goes out on the current connection.
+    for run in runs(rows) {
+        // This envelope goes out on the current connection.
         connections.borrow_and_update();
         let stored = tokio::select! {
-            stored = store(js, row) => stored,
+            stored = store(js, origin, run) => stored,
             // What was written to a lost connection is never acknowledged:
             // publish it again now rather than after the acknowledgement's
             // timeout (5 s).
@@ -108,16 +116,46 @@ async fn publish(
             tracing::warn!("publishing to JetStream failed, will retry: {e}");
             break;
         }
-        sent.push(row.id);
+        sent.extend(run.iter().map(|r| r.id));
     }
     sent
 }
 
-/// Publishes `row` and waits until JetStream has stored it.
-async fn store(js: &jetstream::Context, row: &Row) -> Result<PublishAck, PublishError> {
+/// `rows` cut into runs of one subject of at most [`ENVELOPE_BYTES`] (a run
+/// always holds at least one row).
+fn runs(rows: &[Row]) -> Vec<&[Row]> {
+    let mut runs = Vec::new();
+    let (mut start, mut bytes) = (0, 0);
+    for (i, row) in rows.iter().enumerate() {
+        let cut = i > start
+            && (row.subject != rows[start].subject || bytes + row.payload.len() > ENVELOPE_BYTES);
+        if cut {
+            runs.push(&rows[start..i]);
+            (start, bytes) = (i, 0);
+        }
+        bytes += row.payload.len();
+    }
+    if start < rows.len() {
+        runs.push(&rows[start..]);
+    }
+    runs
+}
+
+/// Publishes `run` as one envelope and waits until JetStream has stored it.
+async fn store(
+    js: &jetstream::Context,
+    origin: &str,
+    run: &[Row],
+) -> Result<PublishAck, PublishError> {
+    let (first, last) = (&run[0], &run[run.len() - 1]);
+    let id = match run.len() {
+        1 => first.msg_id.clone(),
+        _ => format!("{}..{}", first.msg_id, last.msg_id),
+    };
     let mut headers = async_nats::HeaderMap::new();
-    headers.insert(async_nats::header::NATS_MESSAGE_ID, row.msg_id.as_str());
-    js.publish_with_headers(row.subject.clone(), headers, row.payload.clone().into())
+    headers.insert(async_nats::header::NATS_MESSAGE_ID, id.as_str());
+    let envelope = super::wire::seal(origin, run.iter().map(|r| r.payload.as_slice()));
+    js.publish_with_headers(first.subject.clone(), headers, envelope.into())
         .await?
         .await
 }
@@ -139,4 +177,36 @@ fn read(db: &Connection, after: i64) -> rusqlite::Result<Vec<Row>> {
             })
         })?
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(id: i64, subject: &str, bytes: usize) -> Row {
+        Row {
+            id,
+            subject: subject.into(),
+            msg_id: format!("m{id}"),
+            payload: vec![b'x'; bytes],
+        }
+    }
+
+    #[test]
+    fn runs_keep_order_and_cut_at_a_new_subject_or_the_size() {
+        let rows = [
+            row(1, "a", 10),
+            row(2, "a", 10),
+            row(3, "b", 10),
+            row(4, "a", ENVELOPE_BYTES - 5),
+            row(5, "a", 10),
+            row(6, "a", ENVELOPE_BYTES + 1),
+        ];
+        let ids: Vec<Vec<i64>> = runs(&rows)
+            .iter()
+            .map(|run| run.iter().map(|r| r.id).collect())
+            .collect();
+        assert_eq!(ids, [vec![1, 2], vec![3], vec![4], vec![5], vec![6]]);
+        assert!(runs(&[]).is_empty());
+    }
 }

@@ -127,27 +127,46 @@ impl Subjects {
     }
 }
 
-/// A message as it crosses between nodes: `from` as the origin knows it,
-/// `to` as the destination does (`home:…` or `topic:…`), no `seq`.
+/// Messages as they cross between nodes, in order: `from` as the origin
+/// knows it, `to` as the destination does (`home:…` or `topic:…`), no
+/// `seq`. One envelope holds a run of the outbox for one subject, so that a
+/// backlog goes out in a few publishes and each is stored whole or not at all.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) struct Envelope {
     pub(crate) v: u32,
     /// The sending node.
     pub(crate) origin: String,
-    /// The message.
-    pub(crate) message: Message,
+    /// The messages, oldest first.
+    pub(crate) messages: Vec<Message>,
 }
 
-/// The envelope of `message` from this node.
-pub(crate) fn seal(origin: &str, message: &Message) -> Vec<u8> {
+/// The largest body a message may have to cross between nodes, in bytes, so
+/// that it fits, with its envelope, in one NATS message (1 MiB by default;
+/// see `max_payload` in federation.md).
+pub(crate) const MAX_BODY_BYTES: usize = 512 * 1024;
+
+/// `message` as the outbox keeps it: its JSON, without `seq`.
+pub(crate) fn outboxed(message: &Message) -> Vec<u8> {
     let mut message = message.clone();
     message.seq = None;
-    let envelope = Envelope {
-        v: VERSION,
-        origin: origin.to_owned(),
-        message,
-    };
-    serde_json::to_vec(&envelope).expect("a message always serializes")
+    serde_json::to_vec(&message).expect("a message always serializes")
+}
+
+/// The envelope of outbox payloads ([`outboxed`]) from node `origin`, written
+/// around them without parsing them again.
+pub(crate) fn seal<'a>(origin: &str, outboxed: impl IntoIterator<Item = &'a [u8]>) -> Vec<u8> {
+    let head = serde_json::to_vec(&serde_json::json!({ "v": VERSION, "origin": origin }))
+        .expect("a string serializes");
+    let mut out = head[..head.len() - 1].to_vec();
+    out.extend_from_slice(br#","messages":["#);
+    for (i, m) in outboxed.into_iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(m);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 /// Why an arriving message was refused.
@@ -166,13 +185,14 @@ pub(crate) enum Refused {
 }
 
 /// Opens what arrived on `subject` (of `kind`, claiming `origin`): the
-/// message as this node stores it, `from` qualified with the origin node.
+/// messages as this node stores them, `from` qualified with the origin node.
+/// One bad message refuses the envelope: a daemon never seals one.
 pub(crate) fn open(
     me: &Subjects,
     kind: Kind,
     origin: &str,
     payload: &[u8],
-) -> Result<Message, Refused> {
+) -> Result<Vec<Message>, Refused> {
     let envelope: Envelope = serde_json::from_slice(payload).map_err(|_| Refused::Malformed)?;
     if envelope.v != VERSION {
         return Err(Refused::Malformed);
@@ -186,7 +206,15 @@ pub(crate) fn open(
     if origin == me.node {
         return Err(Refused::Own);
     }
-    let mut m = envelope.message;
+    envelope
+        .messages
+        .into_iter()
+        .map(|m| arrived(m, kind, origin))
+        .collect()
+}
+
+/// One message of an envelope from `origin`, checked and made this node's.
+fn arrived(mut m: Message, kind: Kind, origin: &str) -> Result<Message, Refused> {
     match Address::parse(&m.from) {
         Ok(Address::Home(h)) if matches!(h.target, Some(Target::Sid(_))) => {}
         _ => return Err(Refused::From),
@@ -242,8 +270,11 @@ mod tests {
     #[test]
     fn opens_what_agrees_with_its_subject() {
         let gpu = Subjects::new("p", "gpu");
-        let sealed = seal("laptop", &message("home:~/b#tester"));
-        let m = open(&gpu, Kind::Dm, "laptop", &sealed).unwrap();
+        let one = outboxed(&message("home:~/b#tester"));
+        let sealed = seal("laptop", [one.as_slice(), one.as_slice()]);
+        let opened = open(&gpu, Kind::Dm, "laptop", &sealed).unwrap();
+        assert_eq!(opened.len(), 2);
+        let m = &opened[0];
         assert_eq!(m.from, "home@laptop:~/a#sess_abcdefghijklmnop");
         assert_eq!(m.to, "home:~/b#tester");
         assert_eq!(m.seq, None);
@@ -258,14 +289,14 @@ mod tests {
             open(&gpu, Kind::Topic, "laptop", &sealed).unwrap_err(),
             Refused::To
         );
-        let own = seal("gpu", &message("topic:t"));
+        let own = seal("gpu", [outboxed(&message("topic:t")).as_slice()]);
         assert_eq!(
             open(&gpu, Kind::Topic, "gpu", &own).unwrap_err(),
             Refused::Own
         );
         let mut forged = message("topic:t");
         forged.from = "home@x:~/a#sess_abcdefghijklmnop".into();
-        let forged = seal("laptop", &forged);
+        let forged = seal("laptop", [outboxed(&forged).as_slice()]);
         assert_eq!(
             open(&gpu, Kind::Topic, "laptop", &forged).unwrap_err(),
             Refused::From

@@ -111,6 +111,9 @@ impl Router {
             .get(&p.topic)
             .map(|s| s.iter().copied().filter(|c| *c != conn).collect())
             .unwrap_or_default();
+        if self.federation.is_some() {
+            super::remote::fits_federation(&p.body)?;
+        }
         let m = self.message(conn, topic_address(&p.topic), p.body, None, now)?;
         let wire = self.wire_copies(conn, &recipients, &m, false);
         let result = PublishResult {

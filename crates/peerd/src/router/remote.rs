@@ -15,6 +15,17 @@ use peer_proto::{method, Message, RpcError};
 /// The "sender" of a message from another node: no local connection.
 pub(super) const NO_CONN: ConnId = ConnId::MAX;
 
+/// Refuses a body too large to cross to other nodes.
+pub(super) fn fits_federation(body: &serde_json::value::RawValue) -> Result<(), RpcError> {
+    if body.get().len() > wire::MAX_BODY_BYTES {
+        return Err(RpcError::invalid_params(format!(
+            "body is too large to cross to other nodes (federation): at most {} bytes",
+            wire::MAX_BODY_BYTES
+        )));
+    }
+    Ok(())
+}
+
 impl Router {
     /// `peer.send` to a session of node `node` (never this one), addressed
     /// there as `local`: stored here as sent, and queued in the outbox.
@@ -31,6 +42,7 @@ impl Router {
                 "home@<node>: addresses need federation (blemees-peerd --nats)",
             ));
         };
+        fits_federation(&p.body)?;
         let m = self.message(conn, p.to, p.body, p.reply_to, now)?;
         let mut envelope = m.clone();
         envelope.to = local;
@@ -44,7 +56,7 @@ impl Router {
             Op::Forward {
                 subject: me.dm_to(&node),
                 msg_id: m.message_id.clone(),
-                payload: wire::seal(me.node(), &envelope),
+                payload: wire::outboxed(&envelope),
             },
             Op::Insert {
                 message: m,
@@ -63,7 +75,7 @@ impl Router {
         Some(Op::Forward {
             subject: me.my_topics(),
             msg_id: m.message_id.clone(),
-            payload: wire::seal(me.node(), m),
+            payload: wire::outboxed(m),
         })
     }
 
