@@ -536,3 +536,28 @@ fn a_body_too_large_to_cross_is_refused_with_a_clear_error() {
         Some(big.len())
     );
 }
+
+/// A backlog on a nats-server with a small `max_payload` goes out in runs
+/// that fit it, all of it, in order.
+#[test]
+fn a_backlog_flushes_in_runs_that_fit_a_small_max_payload() {
+    const N: usize = 120;
+    let mut nats = NatsServer::with_config("max_payload: 65536\n");
+    let urls = [nats.url()];
+    let alpha = start_node(&urls, "alpha", &[]);
+    let beta = start_node(&urls, "beta", &[]);
+    let mut b = beta.peer("~/b");
+    let mut a = alpha.peer("~/a");
+    let to = on_node("beta", &format!("~/b#{}", b.sid()));
+    warm_up(&mut a, &to, &mut b);
+    nats.stop();
+    // 120 KiB of messages: two NATS messages' worth at least.
+    let body = "y".repeat(1024);
+    let sent: Vec<String> = (0..N)
+        .map(|i| send_remote(&mut a, &to, json!(format!("{i} {body}"))))
+        .collect();
+    nats.restart();
+    let got = receive_all(&mut b, &sent);
+    assert_eq!(ids(&got), sent);
+    wait_no_backlog(&alpha);
+}

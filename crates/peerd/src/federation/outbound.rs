@@ -23,6 +23,9 @@ const IDLE_RECHECK: Duration = Duration::from_secs(5);
 /// default `max_payload` (1 MiB), and at least one message of the largest
 /// body that may cross ([`super::wire::MAX_BODY_BYTES`]) with room to spare.
 const ENVELOPE_BYTES: usize = 768 * 1024;
+/// Room left in a NATS message for the envelope around the messages and the
+/// headers, when the server's `max_payload` is smaller than usual.
+const ENVELOPE_SLACK: usize = 4 * 1024;
 /// The pause before publishing again after a failure (NATS down or slow).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
@@ -98,8 +101,13 @@ async fn publish(
     connections: &mut watch::Receiver<u64>,
     rows: &[Row],
 ) -> Vec<i64> {
+    // A server configured with a smaller max_payload gets smaller runs.
+    let limit = match js.client().server_info().max_payload {
+        0 => ENVELOPE_BYTES,
+        max => ENVELOPE_BYTES.min(max.saturating_sub(ENVELOPE_SLACK)),
+    };
     let mut sent = Vec::with_capacity(rows.len());
-    for run in runs(rows) {
+    for run in runs(rows, limit) {
         // This envelope goes out on the current connection.
         connections.borrow_and_update();
         let stored = tokio::select! {
@@ -121,14 +129,14 @@ async fn publish(
     sent
 }
 
-/// `rows` cut into runs of one subject of at most [`ENVELOPE_BYTES`] (a run
-/// always holds at least one row).
-fn runs(rows: &[Row]) -> Vec<&[Row]> {
+/// `rows` cut into runs of one subject of at most `limit` bytes of messages
+/// (a run always holds at least one row).
+fn runs(rows: &[Row], limit: usize) -> Vec<&[Row]> {
     let mut runs = Vec::new();
     let (mut start, mut bytes) = (0, 0);
     for (i, row) in rows.iter().enumerate() {
-        let cut = i > start
-            && (row.subject != rows[start].subject || bytes + row.payload.len() > ENVELOPE_BYTES);
+        let cut =
+            i > start && (row.subject != rows[start].subject || bytes + row.payload.len() > limit);
         if cut {
             runs.push(&rows[start..i]);
             (start, bytes) = (i, 0);
@@ -202,11 +210,13 @@ mod tests {
             row(5, "a", 10),
             row(6, "a", ENVELOPE_BYTES + 1),
         ];
-        let ids: Vec<Vec<i64>> = runs(&rows)
+        let ids: Vec<Vec<i64>> = runs(&rows, ENVELOPE_BYTES)
             .iter()
             .map(|run| run.iter().map(|r| r.id).collect())
             .collect();
         assert_eq!(ids, [vec![1, 2], vec![3], vec![4], vec![5], vec![6]]);
-        assert!(runs(&[]).is_empty());
+        assert!(runs(&[], ENVELOPE_BYTES).is_empty());
+        let small: Vec<usize> = runs(&rows[..3], 15).iter().map(|r| r.len()).collect();
+        assert_eq!(small, [1, 1, 1], "a smaller limit, smaller runs");
     }
 }
