@@ -50,6 +50,36 @@ fn warm_up(a: &mut Client, to: &str, b: &mut Client) {
     assert_eq!(ids(&receive_all(b, &[&id])), [id]);
 }
 
+/// Nodes alpha and beta on `nats`, session `a` on alpha sending to session
+/// `b` on beta at `to`, one DM through already.
+struct Stream {
+    nats: NatsServer,
+    alpha: Daemon,
+    /// Kept running for `b`.
+    _beta: Daemon,
+    a: Client,
+    b: Client,
+    to: String,
+}
+
+fn stream(nats: NatsServer) -> Stream {
+    let urls = [nats.url()];
+    let alpha = start_node(&urls, "alpha", &[]);
+    let beta = start_node(&urls, "beta", &[]);
+    let mut b = beta.peer("~/b");
+    let mut a = alpha.peer("~/a");
+    let to = on_node("beta", &format!("~/b#{}", b.sid()));
+    warm_up(&mut a, &to, &mut b);
+    Stream {
+        nats,
+        alpha,
+        _beta: beta,
+        a,
+        b,
+        to,
+    }
+}
+
 /// The `(from, to)` of each of `msgs`.
 fn ends(msgs: &[Value]) -> Vec<(&str, &str)> {
     msgs.iter()
@@ -249,14 +279,14 @@ fn a_remote_dm_for_nobody_waits_in_its_nodes_queue() {
 /// gets every message once, in order.
 fn dms_survive_a_nats_outage(outage: fn(&mut NatsServer)) {
     const N: usize = 200;
-    let mut nats = NatsServer::start();
-    let urls = [nats.url()];
-    let alpha = start_node(&urls, "alpha", &[]);
-    let beta = start_node(&urls, "beta", &[]);
-    let mut b = beta.peer("~/b");
-    let mut a = alpha.peer("~/a");
-    let to = on_node("beta", &format!("~/b#{}", b.sid()));
-    warm_up(&mut a, &to, &mut b);
+    let Stream {
+        mut nats,
+        alpha,
+        mut a,
+        mut b,
+        to,
+        _beta,
+    } = stream(NatsServer::start());
     let mut sent = Vec::with_capacity(N);
     for i in 0..N {
         if i == N / 4 {
@@ -288,14 +318,14 @@ fn dms_survive_a_nats_server_kill_9_mid_stream() {
 #[test]
 fn dms_keep_their_order_when_nats_dies_while_a_backlog_is_flushed() {
     const N: usize = 600;
-    let mut nats = NatsServer::start();
-    let urls = [nats.url()];
-    let alpha = start_node(&urls, "alpha", &[]);
-    let beta = start_node(&urls, "beta", &[]);
-    let mut b = beta.peer("~/b");
-    let mut a = alpha.peer("~/a");
-    let to = on_node("beta", &format!("~/b#{}", b.sid()));
-    warm_up(&mut a, &to, &mut b);
+    let Stream {
+        mut nats,
+        alpha,
+        mut a,
+        mut b,
+        to,
+        _beta,
+    } = stream(NatsServer::start());
     nats.stop();
     let sent: Vec<String> = (0..N).map(|i| send_remote(&mut a, &to, json!(i))).collect();
     nats.restart();
@@ -542,14 +572,14 @@ fn a_body_too_large_to_cross_is_refused_with_a_clear_error() {
 #[test]
 fn a_backlog_flushes_in_runs_that_fit_a_small_max_payload() {
     const N: usize = 120;
-    let mut nats = NatsServer::with_config("max_payload: 65536\n");
-    let urls = [nats.url()];
-    let alpha = start_node(&urls, "alpha", &[]);
-    let beta = start_node(&urls, "beta", &[]);
-    let mut b = beta.peer("~/b");
-    let mut a = alpha.peer("~/a");
-    let to = on_node("beta", &format!("~/b#{}", b.sid()));
-    warm_up(&mut a, &to, &mut b);
+    let Stream {
+        mut nats,
+        alpha,
+        mut a,
+        mut b,
+        to,
+        _beta,
+    } = stream(NatsServer::with_config("max_payload: 65536\n"));
     nats.stop();
     // 120 KiB of messages: two NATS messages' worth at least.
     let body = "y".repeat(1024);
