@@ -199,8 +199,7 @@ impl Store {
         if !self.forwarded.is_empty() {
             batch.insert(0, Op::Forwarded(std::mem::take(&mut self.forwarded)));
         }
-        let (requeue, closed, forwarded) = lasting_effects(&batch);
-        let remote = batch.iter().any(|op| matches!(op, Op::Offset { .. }));
+        let lasting = Lasting::of(&batch);
         let mut outgoing = Outgoing::default();
         let applied = match self.db_file.check() {
             Ok(()) => self.apply_all(batch, &mut outgoing),
@@ -237,13 +236,13 @@ impl Store {
                 self.acks.roll_back();
                 // The closed connections are gone all the same: what they held
                 // goes back to the queues with the next batch.
-                for conn in closed {
+                for conn in lasting.closed {
                     self.retry_requeue.extend(self.acks.release(conn));
                 }
                 self.acks.settle();
-                self.retry_requeue.extend(requeue);
-                self.forwarded.extend(forwarded);
-                if let (true, Some(f)) = (remote, &self.federation) {
+                self.retry_requeue.extend(lasting.requeue);
+                self.forwarded.extend(lasting.forwarded);
+                if let (true, Some(f)) = (lasting.remote, &self.federation) {
                     f.rewind.send_modify(|generation| *generation += 1);
                 }
                 outgoing.answer_failed(outboxes);
@@ -375,19 +374,35 @@ pub(crate) struct Batch {
     pub(crate) reads: Vec<ReadJob>,
 }
 
-/// What a batch leaves standing even if its transaction fails: the DMs it
-/// puts back in their queues, and the connections that closed.
-fn lasting_effects(batch: &[Op]) -> (Vec<i64>, Vec<ConnId>, Vec<i64>) {
-    let (mut requeue, mut closed, mut forwarded) = (Vec::new(), Vec::new(), Vec::new());
-    for op in batch {
-        match op {
-            Op::Requeue(seqs) => requeue.extend_from_slice(seqs),
-            Op::Release(conn) => closed.push(*conn),
-            Op::Forwarded(ids) => forwarded.extend_from_slice(ids),
-            _ => {}
+/// What a batch leaves standing even if its transaction fails, found in one
+/// pass before it is applied.
+#[derive(Default)]
+struct Lasting {
+    /// DMs it puts back in their queues.
+    requeue: Vec<i64>,
+    /// Connections that closed.
+    closed: Vec<ConnId>,
+    /// Outbox rows JetStream acknowledged, to delete.
+    forwarded: Vec<i64>,
+    /// It holds messages from other nodes (their consumers must read them
+    /// again if it fails).
+    remote: bool,
+}
+
+impl Lasting {
+    fn of(batch: &[Op]) -> Lasting {
+        let mut l = Lasting::default();
+        for op in batch {
+            match op {
+                Op::Requeue(seqs) => l.requeue.extend_from_slice(seqs),
+                Op::Release(conn) => l.closed.push(*conn),
+                Op::Forwarded(ids) => l.forwarded.extend_from_slice(ids),
+                Op::Offset { .. } => l.remote = true,
+                _ => {}
+            }
         }
+        l
     }
-    (requeue, closed, forwarded)
 }
 
 /// The answer to a request in a batch that failed to commit.
