@@ -30,7 +30,15 @@ pub(crate) enum Call {
     /// `None` clears the alias.
     SetAlias(Option<String>),
     SetDmFilter(GlobSet),
+    /// To a `home:` address.
     Send(SendParams),
+    /// [ext] To `home@<node>:…` (`params.to` as given), which that node
+    /// reads as `local`.
+    SendRemote {
+        params: SendParams,
+        node: String,
+        local: String,
+    },
     Publish(PublishParams),
     Subscribe(SubscribeParams),
     Unsubscribe(TopicParams),
@@ -170,20 +178,29 @@ fn set_alias(p: &Params) -> Result<Call, RpcError> {
 
 fn send(p: &Params) -> Result<Call, RpcError> {
     let to: String = p.required("to", "a home: address")?;
-    match Address::parse(&to) {
-        Ok(Address::Home(_) | Address::Remote(_)) => {}
+    let remote = match Address::parse(&to) {
+        Ok(Address::Home(_)) => None,
+        Ok(Address::Remote(r)) => Some((r.node.to_owned(), r.local())),
         Ok(Address::Topic(_)) => {
             return Err(RpcError::invalid_params(
                 "peer.send target must be a home: address",
             ))
         }
         Err(e) => return Err(address_error(e)),
-    }
-    Ok(Call::Send(SendParams {
+    };
+    let params = SendParams {
         to,
         body: body(p),
         reply_to: p.optional("reply_to", "a string or omitted")?,
-    }))
+    };
+    Ok(match remote {
+        None => Call::Send(params),
+        Some((node, local)) => Call::SendRemote {
+            params,
+            node,
+            local,
+        },
+    })
 }
 
 /// Any JSON value (the decoder has checked that clients can read it back); an
@@ -380,10 +397,15 @@ pub fn check_parse(method: &str, params: &Params) {
     match call {
         Call::Hello(h) => assert!(is_valid_sid(&h.sid) && is_valid_home(&h.home)),
         Call::SetAlias(alias) => assert!(alias.is_none_or(|a| is_valid_alias(&a))),
-        Call::Send(p) => assert!(matches!(
-            Address::parse(&p.to),
-            Ok(Address::Home(_) | Address::Remote(_))
-        )),
+        Call::Send(p) => assert!(matches!(Address::parse(&p.to), Ok(Address::Home(_)))),
+        Call::SendRemote {
+            params,
+            node,
+            local,
+        } => {
+            assert!(matches!(Address::parse(&params.to), Ok(Address::Remote(r)) if r.node == node));
+            assert!(matches!(Address::parse(&local), Ok(Address::Home(_))));
+        }
         Call::Publish(PublishParams { topic, .. })
         | Call::Subscribe(SubscribeParams { topic, .. })
         | Call::Unsubscribe(TopicParams { topic }) => assert!(is_valid_topic(&topic)),

@@ -58,21 +58,7 @@ impl Router {
         Ok(message)
     }
 
-    pub(super) fn send(
-        &mut self,
-        conn: ConnId,
-        id: ReplyId,
-        mut p: SendParams,
-        now: Now,
-    ) -> Outcome {
-        if let Ok(Address::Remote(r)) = Address::parse(&p.to) {
-            let (node, local) = (r.node.to_owned(), r.local());
-            if self.federation.as_ref().is_none_or(|me| me.node() != node) {
-                return self.send_remote(conn, id, p, (node, local), now);
-            }
-            // This node's own name: a local address.
-            p.to = local;
-        }
+    pub(super) fn send(&mut self, conn: ConnId, id: ReplyId, p: SendParams, now: Now) -> Outcome {
         let recipients = self.dm_recipients(conn, &p.to, &self.session(conn)?.from);
         let m = self.message(conn, p.to, p.body, p.reply_to, now)?;
         let seq = m.seq.unwrap_or_default();

@@ -224,6 +224,11 @@ impl Router {
             Call::SetAlias(alias) => self.set_alias(conn, id, alias, now),
             Call::SetDmFilter(patterns) => self.set_dm_filter(conn, id, patterns),
             Call::Send(params) => self.send(conn, id, params, now),
+            Call::SendRemote {
+                params,
+                node,
+                local,
+            } => self.send_remote(conn, id, params, (node, local), now),
             Call::Publish(params) => self.publish(conn, id, params, now),
             Call::Subscribe(params) => self.subscribe(conn, id, params),
             Call::Unsubscribe(params) => {

@@ -27,16 +27,21 @@ pub(super) fn fits_federation(body: &serde_json::value::RawValue) -> Result<(), 
 }
 
 impl Router {
-    /// `peer.send` to a session of node `node` (never this one), addressed
-    /// there as `local`: stored here as sent, and queued in the outbox.
+    /// `peer.send` to `home@<node>:…`, which that node reads as `local`: the
+    /// local address if `node` is this one, else stored here as sent and
+    /// queued in the outbox.
     pub(super) fn send_remote(
         &mut self,
         conn: ConnId,
         id: ReplyId,
-        p: SendParams,
+        mut p: SendParams,
         (node, local): (String, String),
         now: Now,
     ) -> Outcome {
+        if self.federation.as_ref().is_some_and(|me| me.node() == node) {
+            p.to = local;
+            return self.send(conn, id, p, now);
+        }
         let Some(me) = self.federation.clone() else {
             return Err(RpcError::invalid_params(
                 "home@<node>: addresses need federation (blemees-peerd --nats)",
