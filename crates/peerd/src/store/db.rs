@@ -318,6 +318,24 @@ pub(crate) fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
     )
 }
 
+/// The number kept in `meta` under `key` (0 when there is none).
+pub(super) fn meta(c: &Connection, key: &str) -> rusqlite::Result<i64> {
+    c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
+        .query_row([key], |r| r.get(0))
+        .optional()
+        .map(|v| v.unwrap_or(0))
+}
+
+/// Keeps `value` in `meta` under `key`.
+pub(super) fn set_meta(c: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
+    c.prepare_cached(
+        "INSERT INTO meta (key, value) VALUES (?1, ?2)
+         ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+    )?
+    .execute(params![key, value])?;
+    Ok(())
+}
+
 /// Deletes, among the oldest `chunk` messages, those stored before `cutoff` (seconds
 /// since the epoch), and forgets topics left with no message. Returns how many
 /// messages were deleted: fewer than `chunk` means none older is left.
@@ -326,12 +344,7 @@ pub(crate) fn max_seq(c: &Connection) -> rusqlite::Result<i64> {
 /// are always a prefix of the table: walking it from the start needs no index on
 /// time, which would cost a page write on every insert.
 pub(crate) fn purge_before(c: &Connection, cutoff: f64, chunk: usize) -> rusqlite::Result<usize> {
-    let high = max_seq(c)?;
-    c.prepare_cached(
-        "INSERT INTO meta (key, value) VALUES ('max_seq', ?1)
-                      ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-    )?
-    .execute([high])?;
+    set_meta(c, "max_seq", max_seq(c)?)?;
     let deleted = c
         .prepare_cached(
             "DELETE FROM messages WHERE stored_at < ?1

@@ -15,11 +15,11 @@
 //! extend it upwards ([`index_new`], between batches and before each search),
 //! the messages of a database upgraded from schema 3 downwards ([`index_old`]).
 
-use super::db::{message, COLUMNS};
+use super::db::{message, meta, set_meta, COLUMNS};
 use crate::op::SearchScope;
 use peer_proto::limits::SEARCH_MAX_TERMS;
 use peer_proto::Message;
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection};
 use serde_json::Value;
 
 /// The text of a body that a search looks in: a string body as it reads
@@ -225,19 +225,6 @@ pub(crate) fn old_pending(c: &Connection) -> rusqlite::Result<bool> {
     let below = meta(c, "fts_backfill_below")?;
     c.prepare_cached("SELECT EXISTS (SELECT 1 FROM messages WHERE seq < ?1)")?
         .query_row([below], |r| r.get(0))
-}
-
-fn meta(c: &Connection, key: &str) -> rusqlite::Result<i64> {
-    c.prepare_cached("SELECT value FROM meta WHERE key = ?1")?
-        .query_row([key], |r| r.get(0))
-        .optional()
-        .map(|v| v.unwrap_or(0))
-}
-
-fn set_meta(c: &Connection, key: &str, value: i64) -> rusqlite::Result<()> {
-    c.prepare_cached("UPDATE meta SET value = ?2 WHERE key = ?1")?
-        .execute(params![key, value])?;
-    Ok(())
 }
 
 #[cfg(test)]
