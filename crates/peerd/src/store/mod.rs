@@ -118,7 +118,11 @@ impl Store {
             topic_maxlen: config.topic_maxlen,
             retention_s: f64::from(config.retention_days) * 86_400.0,
         };
-        let checkpointer = checkpoint::Checkpointer::start(&config.db_path())?;
+        let checkpointer = checkpoint::Checkpointer::start(
+            &config.db_path(),
+            checkpoint::CHECKPOINT_INTERVAL,
+            checkpoint::WAL_RESTART_BYTES,
+        )?;
         let old_unindexed = fts::old_pending(&conn)?;
         let indexed_upto = fts::indexed_upto(&conn)?;
         if old_unindexed {
