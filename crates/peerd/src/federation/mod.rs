@@ -8,15 +8,17 @@
 //! wait on NATS, never block, so NATS being slow, down or far away holds up
 //! nothing (a thread of its own cost two more thread hand-offs per message
 //! and a fifth of the CPU of a cross-node round trip). They meet the event
-//! loop only through its queue (arriving messages, outbox rows sent) and a
-//! wake-up for the outbox.
+//! loop only through its queue (arriving messages, outbox rows sent) and the
+//! outbox rows each commit hands over.
 
+mod handoff;
 mod inbound;
 mod link;
 mod outbound;
 mod presence;
 pub(crate) mod wire;
 
+pub(crate) use handoff::{Handoff, Row};
 pub(crate) use inbound::Remote;
 pub(crate) use link::LinkState;
 pub(crate) use presence::RemotePeers;
@@ -28,7 +30,7 @@ use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 use wire::Subjects;
 
 /// The subject prefix when none is given.
@@ -60,8 +62,8 @@ impl FederationConfig {
 
 /// The running federation: what the event thread needs of it.
 pub(crate) struct Federation {
-    /// Woken after a commit that added outbox rows.
-    pub(crate) wake: Arc<Notify>,
+    /// Takes copies of the outbox rows each commit added.
+    pub(crate) handoff: Arc<Handoff>,
     pub(crate) link: LinkState,
     /// Bumped when a batch holding messages from other nodes failed to
     /// commit: the consumers go back to the last stream sequence stored, so
@@ -77,7 +79,7 @@ pub(crate) fn start(
     db_path: &Path,
     to_loop: mpsc::Sender<Inbound>,
 ) -> anyhow::Result<Federation> {
-    let wake = Arc::new(Notify::new());
+    let handoff = Arc::new(Handoff::default());
     let (rewind, rewound) = watch::channel(0);
     let link = LinkState::new(&config);
     let dbs = Databases {
@@ -85,9 +87,13 @@ pub(crate) fn start(
         dms: read_only(db_path)?,
         topics: read_only(db_path)?,
     };
-    let shared = (link.clone(), wake.clone(), rewound);
+    let shared = (link.clone(), handoff.clone(), rewound);
     tokio::spawn(run(config, shared, dbs, to_loop));
-    Ok(Federation { wake, link, rewind })
+    Ok(Federation {
+        handoff,
+        link,
+        rewind,
+    })
 }
 
 /// The read-only connections the tasks read their state with.
@@ -101,7 +107,7 @@ struct Databases {
 /// presence until the event loop goes away.
 async fn run(
     config: FederationConfig,
-    (state, woken, rewound): (LinkState, Arc<Notify>, watch::Receiver<u64>),
+    (state, handoff, rewound): (LinkState, Arc<Handoff>, watch::Receiver<u64>),
     dbs: Databases,
     to_loop: mpsc::Sender<Inbound>,
 ) {
@@ -142,7 +148,7 @@ async fn run(
     let out = outbound::run(
         dbs.outbox,
         (js, origin),
-        woken,
+        handoff,
         state.connections(),
         to_loop,
     );

@@ -1,23 +1,25 @@
 //! The outbox to JetStream: every DM for another node and every publish is
 //! written to `fed_outbox` in the transaction that stores it (so it is
-//! durable before its sender is answered); this task publishes the rows in
+//! durable before its sender is answered), and a copy is handed to this task
+//! once that commits ([`super::handoff`]); this task publishes the rows in
 //! order, each run of rows for one subject as one envelope, each envelope
 //! once JetStream has acknowledged the one before, and has the event loop
 //! delete them. With NATS down the rows wait, in order, however long it
 //! takes; when it returns, a backlog goes out in a few large publishes.
 
+use super::handoff::{Handed, Handoff, Row};
 use crate::event_loop::Inbound;
 use async_nats::jetstream::{self, context::PublishError, publish::PublishAck};
 use rusqlite::Connection;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::{mpsc, watch, Notify};
+use tokio::sync::{mpsc, watch};
 
-/// Rows read from the outbox at a time; those acknowledged are handed to the
-/// event loop together, to be deleted in one transaction.
+/// Rows published at a time; those acknowledged are handed to the event loop
+/// together, to be deleted in one transaction.
 const OUTBOX_BATCH: usize = 256;
-/// How long the task waits before looking at the outbox again when nothing
-/// woke it (a safety net: every commit that adds rows wakes it).
+/// How long the task waits before looking at the handed rows again when
+/// nothing woke it (a safety net: every commit that adds rows wakes it).
 const IDLE_RECHECK: Duration = Duration::from_secs(5);
 /// Most bytes of messages in one envelope: with the envelope, under NATS's
 /// default `max_payload` (1 MiB), and at least one message of the largest
@@ -29,36 +31,54 @@ const ENVELOPE_SLACK: usize = 4 * 1024;
 /// The pause before publishing again after a failure (NATS down or slow).
 const RETRY_AFTER: Duration = Duration::from_millis(500);
 
-struct Row {
-    id: i64,
-    subject: String,
-    msg_id: String,
-    payload: Vec<u8>,
-}
-
 /// Publishes the outbox until the event loop goes away. `connections`
 /// changes at each connection to NATS ([`super::LinkState::connections`]).
 pub(crate) async fn run(
     db: Connection,
     (js, origin): (jetstream::Context, String),
-    wake: Arc<Notify>,
+    handoff: Arc<Handoff>,
     mut connections: watch::Receiver<u64>,
     to_loop: mpsc::Sender<Inbound>,
 ) {
-    // Rows after this one have not been published since start-up; those up to
-    // it are acknowledged and waiting to be deleted.
+    // Rows up to this one are published (and acknowledged, and waiting to be
+    // deleted); none after it has been published since start-up.
     let mut after = 0;
+    // Whether the rows to publish next are read from the table rather than
+    // taken from the copies handed over: at start-up (rows left by the last
+    // run), after a failure, and once copies were dropped, until a read
+    // finds the table's end.
+    let mut reading = true;
     loop {
-        let rows = match read(&db, after) {
-            Ok(rows) => rows,
-            Err(e) => {
-                tracing::error!("reading the federation outbox: {e}");
-                tokio::time::sleep(RETRY_AFTER).await;
-                continue;
+        let rows = if reading {
+            // The table holds every row handed over (a row is handed over
+            // once committed), so none of them is lost.
+            handoff.clear();
+            match read(&db, after) {
+                Ok(rows) => {
+                    reading = rows.len() == OUTBOX_BATCH;
+                    rows
+                }
+                Err(e) => {
+                    tracing::error!("reading the federation outbox: {e}");
+                    tokio::time::sleep(RETRY_AFTER).await;
+                    continue;
+                }
+            }
+        } else {
+            match handoff.take(OUTBOX_BATCH) {
+                Handed::Rows(mut rows) => {
+                    // Rows read from the table after they were handed over.
+                    rows.retain(|r| r.id > after);
+                    rows
+                }
+                Handed::Dropped => {
+                    reading = true;
+                    continue;
+                }
             }
         };
         if rows.is_empty() {
-            let _ = tokio::time::timeout(IDLE_RECHECK, wake.notified()).await;
+            let _ = tokio::time::timeout(IDLE_RECHECK, handoff.handed.notified()).await;
             continue;
         }
         let sent = publish(&js, &origin, &mut connections, &rows).await;
@@ -73,12 +93,9 @@ pub(crate) async fn run(
             }
         }
         if sent.len() < rows.len() {
+            // The rest go again, in order, from the table.
+            reading = true;
             tokio::time::sleep(RETRY_AFTER).await;
-        } else if rows.len() < OUTBOX_BATCH {
-            // All there was is sent: a commit since then left a wake-up, so
-            // there is no need to look (a read on a connection whose cache
-            // every commit empties) before waiting.
-            let _ = tokio::time::timeout(IDLE_RECHECK, wake.notified()).await;
         }
     }
 }

@@ -11,16 +11,17 @@ fn consumer(kind: Kind) -> &'static str {
     }
 }
 
-/// Queues an envelope to publish on `subject`, after every one queued before.
+/// Queues an envelope to publish on `subject`, after every one queued
+/// before, and returns its id.
 pub(crate) fn enqueue(
     c: &Connection,
     subject: &str,
     msg_id: &str,
     payload: &[u8],
-) -> rusqlite::Result<()> {
+) -> rusqlite::Result<i64> {
     c.prepare_cached("INSERT INTO fed_outbox (subject, msg_id, payload) VALUES (?1, ?2, ?3)")?
         .execute(params![subject, msg_id, payload])?;
-    Ok(())
+    Ok(c.last_insert_rowid())
 }
 
 /// Forgets outbox rows JetStream has acknowledged.

@@ -284,10 +284,8 @@ impl Store {
             }
         }
         tx.commit()?;
-        if outgoing.forwards {
-            if let Some(f) = &self.federation {
-                f.wake.notify_one();
-            }
+        if let Some(f) = &self.federation {
+            f.handoff.hand(std::mem::take(&mut outgoing.forwards));
         }
         // Batches of traffic between chunks leave both as they were.
         if let Some(more) = outgoing.purge_more {
@@ -428,8 +426,9 @@ struct Outgoing {
     /// Answers to the requests whose operations a failure left unapplied.
     unapplied: Vec<(ConnId, Out)>,
     purge_more: Option<bool>,
-    /// The batch queued messages for other nodes: wake the outbox.
-    forwards: bool,
+    /// Copies of the rows the batch added to the federation outbox, for the
+    /// publisher once it commits.
+    forwards: Vec<crate::federation::Row>,
     /// Whether indexing old messages has more to do, when the batch did some.
     old_unindexed: Option<bool>,
     /// The newest message indexed, when the batch indexed new ones.
@@ -597,8 +596,13 @@ impl Apply<'_> {
                 msg_id,
                 payload,
             } => {
-                fed::enqueue(tx, &subject, &msg_id, &payload)?;
-                self.outgoing.forwards = true;
+                let id = fed::enqueue(tx, &subject, &msg_id, &payload)?;
+                self.outgoing.forwards.push(crate::federation::Row {
+                    id,
+                    subject,
+                    msg_id,
+                    payload,
+                });
             }
             Op::Unless { stored, then } => {
                 if db::seq_of(tx, &stored)?.is_none() {
