@@ -30,7 +30,11 @@ pub(crate) struct RoundTrips {
     pub(crate) local: Latency,
     /// A on alpha, B on beta; CPU is both daemons'.
     pub(crate) cross: Latency,
-    /// Core NATS request/reply on the daemons' server.
+    /// nats-server's CPU per cross-node round trip: the JetStream work
+    /// (two stored publishes, their acknowledgements and deliveries) that a
+    /// core request/reply does not do.
+    pub(crate) cross_server_cpu: Duration,
+    /// Core NATS request/reply on the daemons' server; CPU is nats-server's.
     pub(crate) nats: Latency,
 }
 
@@ -54,9 +58,12 @@ pub(crate) async fn start(imp: &Implementation, program: &Path) -> anyhow::Resul
 pub(crate) async fn round_trips(fed: &Federation, iterations: usize) -> anyhow::Result<RoundTrips> {
     let (alpha, beta) = pair(fed);
     let nats = nats::request_reply(&fed.nats, iterations).await?;
+    let local = local_round_trip(&alpha.daemon, iterations).await?;
+    let (cross, cross_server_cpu) = cross_round_trip(fed, alpha, beta, iterations).await?;
     Ok(RoundTrips {
-        local: local_round_trip(&alpha.daemon, iterations).await?,
-        cross: cross_round_trip(fed, alpha, beta, iterations).await?,
+        local,
+        cross,
+        cross_server_cpu,
         nats,
     })
 }
@@ -82,12 +89,13 @@ fn pair(fed: &Federation) -> (&Node, &Node) {
 
 /// A on alpha sends to B on beta by `home@beta:<home>#<sid>`; B answers to
 /// the `from` its first message came with; timed as the local round trip.
+/// Also gives nats-server's CPU per round trip.
 async fn cross_round_trip(
     fed: &Federation,
     alpha: &Node,
     beta: &Node,
     iterations: usize,
-) -> anyhow::Result<Latency> {
+) -> anyhow::Result<(Latency, Duration)> {
     let mut a = Raw::hello(&alpha.daemon.socket, "/bench/a").await?;
     let mut b = Raw::hello(&beta.daemon.socket, "/bench/b").await?;
     let to_b = beta.address(&b.address);
@@ -108,5 +116,15 @@ async fn cross_round_trip(
         Ok(pong)
     })
     .await?;
-    ping_pong(a, b, ping, pong, iterations, || fed.cpu()).await
+    // The CPU is read once before the measured round trips and once after:
+    // nats-server's beside the daemons'.
+    let server = std::cell::RefCell::new(Vec::with_capacity(2));
+    let latency = ping_pong(a, b, ping, pong, iterations, || {
+        server.borrow_mut().push(fed.nats.cpu());
+        fed.cpu()
+    })
+    .await?;
+    let server = server.into_inner();
+    let used = server.last().copied().unwrap_or_default() - server[0];
+    Ok((latency, used / u32::try_from(iterations)?))
 }

@@ -346,12 +346,20 @@ fn main() -> anyhow::Result<()> {
             Figure::Micros(r.cross.cpu),
         ));
         run(Row::ours_only(
+            "fed: cross rtt, NATS CPU",
+            Figure::Micros(r.cross_server_cpu),
+        ));
+        run(Row::ours_only(
             "fed: NATS req/reply p50",
             Figure::Micros(r.nats.p50),
         ));
         run(Row::ours_only(
             "fed: NATS req/reply p99",
             Figure::Micros(r.nats.p99),
+        ));
+        run(Row::ours_only(
+            "fed: NATS req/reply, its CPU",
+            Figure::Micros(r.nats.cpu),
         ));
         run(Row::goal(
             "fed: cross-node p50 vs goal",
