@@ -9,41 +9,6 @@ use std::process::{Child, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-fn cli_command(socket: &Path, args: &[&str]) -> std::process::Command {
-    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
-    let mut cmd = peerd_command(&args);
-    cmd.env("BLEMEES_PEER_SOCKET", socket);
-    cmd
-}
-
-/// Runs a sub-command to completion (see [`wait_exit`]).
-fn cli(socket: &Path, args: &[&str]) -> Run {
-    let mut child = cli_command(socket, args)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("spawn cli");
-    wait_exit(&mut child, &format!("`{}`", args.join(" ")));
-    let output = child.wait_with_output().unwrap();
-    Run {
-        code: output.status.code(),
-        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
-    }
-}
-
-fn cli_ok(socket: &Path, args: &[&str]) -> String {
-    let run = cli(socket, args);
-    assert_eq!(run.code, Some(0), "`{}`: {}", args.join(" "), run.stderr);
-    run.stdout
-}
-
 #[test]
 fn send_delivers_a_json_body_or_else_a_string_without_announcing_itself() {
     let d = Daemon::start();

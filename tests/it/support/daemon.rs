@@ -82,6 +82,45 @@ pub fn wait_exit(child: &mut Child, what: &str) -> ExitStatus {
     })
 }
 
+/// How a client sub-command of the daemon program (`status`, `send`, …) ended.
+pub struct Run {
+    pub code: Option<i32>,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// A client sub-command `args` of the daemon program, finding the daemon at
+/// `socket` through `$BLEMEES_PEER_SOCKET` (SPEC §8).
+pub fn cli_command(socket: &Path, args: &[&str]) -> Command {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let mut cmd = peerd_command(&args);
+    cmd.env("BLEMEES_PEER_SOCKET", socket);
+    cmd
+}
+
+/// Runs a sub-command to completion (see [`wait_exit`]).
+pub fn cli(socket: &Path, args: &[&str]) -> Run {
+    let mut child = cli_command(socket, args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn cli");
+    wait_exit(&mut child, &format!("`{}`", args.join(" ")));
+    let output = child.wait_with_output().unwrap();
+    Run {
+        code: output.status.code(),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
+/// [`cli`], which must exit 0: what it printed.
+pub fn cli_ok(socket: &Path, args: &[&str]) -> String {
+    let run = cli(socket, args);
+    assert_eq!(run.code, Some(0), "`{}`: {}", args.join(" "), run.stderr);
+    run.stdout
+}
+
 /// How to start a daemon: created by [`Daemon::builder`], consumed by `start`.
 pub struct DaemonBuilder {
     dir: tempfile::TempDir,
