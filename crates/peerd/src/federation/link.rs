@@ -7,6 +7,7 @@ use super::FederationConfig;
 use anyhow::Context;
 use async_nats::jetstream::{self, stream};
 use peer_proto::api::FederationStatus;
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::sync::watch;
@@ -106,6 +107,7 @@ pub(crate) async fn connect(
             .add_root_certificates(path.clone())
             .require_tls(true);
     }
+    options = options.reconnect_to_server_callback(log_failed_attempts(config.node.clone()));
     let (events, node) = (state.clone(), config.node.clone());
     options = options.event_callback(move |event| {
         let (events, node) = (events.clone(), node.clone());
@@ -128,6 +130,41 @@ pub(crate) async fn connect(
         .await
         .context("connecting to NATS")?;
     Ok(client)
+}
+
+/// Logs why each attempt to reach a server failed, which the client's events
+/// do not tell: a TLS certificate that does not chain to the CA, a refused or
+/// timed-out connection all come as "IO error". The client calls this before
+/// every attempt, with each server's count of failed attempts and its last
+/// error; the server to try is left to the client (`None`).
+fn log_failed_attempts(
+    node: String,
+) -> impl Fn(
+    Vec<async_nats::Server>,
+    async_nats::ServerInfo,
+) -> std::future::Ready<Option<async_nats::ReconnectToServer>>
+       + Send
+       + Sync
+       + 'static {
+    // The count of failed attempts last seen of each server: its last error
+    // is new when the count changed (it is 0 again after a connection).
+    let seen: Mutex<HashMap<String, usize>> = Mutex::default();
+    move |servers, _| {
+        let mut seen = seen.lock().unwrap_or_else(|e| e.into_inner());
+        for server in servers {
+            let url = server.addr.as_url_str().to_owned();
+            let before = seen.insert(url.clone(), server.failed_attempts);
+            let new = server.failed_attempts > 0 && before != Some(server.failed_attempts);
+            match &server.last_error {
+                Some(error) if new => tracing::warn!(
+                    "node {node} could not connect to NATS at {}: {error}",
+                    without_credentials(&url)
+                ),
+                _ => {}
+            }
+        }
+        std::future::ready(None)
+    }
 }
 
 /// What NATS refused, if `event` is a refusal. They are worth an error of
