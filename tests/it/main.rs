@@ -16,6 +16,7 @@ mod concurrency;
 mod dm;
 mod errors;
 mod federation;
+mod federation_auth;
 mod federation_failure;
 mod federation_presence;
 mod federation_topology;

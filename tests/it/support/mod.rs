@@ -7,6 +7,7 @@ pub mod client;
 pub mod daemon;
 pub mod federation;
 pub mod nats;
+pub mod nats_auth;
 pub mod nats_nodes;
 pub mod py01;
 pub mod sidecar;

@@ -64,7 +64,7 @@ fn free_ports<const N: usize>() -> [u16; N] {
 
 /// A config string literal: paths and names go in quoted, escaped as JSON
 /// strings (which NATS config reads the same way).
-fn quoted(s: &str) -> String {
+pub fn quoted(s: &str) -> String {
     Value::from(s).to_string()
 }
 
