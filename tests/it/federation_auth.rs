@@ -1,10 +1,10 @@
 //! Federation's login to NATS (issue 12; docs/federation.md, "Trust"): for
-//! each way a daemon authenticates (a token file, an nkey seed), a real
-//! nats-server set up that way links the nodes that hold the right
-//! credentials, and they exchange a DM; a node with wrong or no credentials
-//! is kept out: its link does not come up (`peer.status` and
-//! `blemees-peerd status` say so), it logs why, and it goes on serving its
-//! own sessions.
+//! each way a daemon authenticates (a token file, an nkey seed) and for TLS
+//! with `--nats-ca`, a real nats-server
+//! set up that way links the nodes that hold the right credentials, and they
+//! exchange a DM; a node with wrong or no credentials is kept out: its link
+//! does not come up (`peer.status` and `blemees-peerd status` say so), it
+//! logs why, and it goes on serving its own sessions.
 
 use crate::support::federation::*;
 use crate::support::nats::NatsServer;
@@ -42,7 +42,7 @@ fn assert_linked(alpha: &[&str], beta: &[&str]) {
 }
 
 /// A node started with its flags (`--nats` and how to log in, or not), that
-/// NATS keeps out.
+/// NATS keeps out (or, for TLS, that keeps NATS out).
 struct Outsider {
     node: &'static str,
     daemon: Daemon,
@@ -97,6 +97,12 @@ fn refused(node: &str) -> String {
     format!("NATS refused node {node} its credentials")
 }
 
+/// What a node logs when it cannot connect to the server at `url`: the
+/// client library's `error`, an I/O error.
+fn unreachable(node: &str, url: &str, error: &str) -> String {
+    format!("node {node} could not connect to NATS at {url}: IO error: {error}")
+}
+
 /// On the server at `url`, which lets in the holders of the secrets
 /// `alpha` and `beta` (a file's contents, given with `flag`): nodes alpha
 /// and beta link up and exchange a DM, and a node given `wrong`, and one
@@ -139,4 +145,40 @@ fn an_nkey_seed_logs_nodes_in_and_an_unknown_one_does_not() {
         beta.trim_end(),
         &stranger,
     );
+}
+
+#[test]
+fn tls_with_the_nats_ca_links_nodes_and_a_server_it_does_not_sign_is_not_trusted() {
+    let secrets = Secrets::new();
+    let pki = Pki::new();
+    let server = NatsServer::with_config(&pki.server_tls(&secrets));
+    let ca = secrets.arg("ca.pem", pki.ca_pem());
+    let other_ca = secrets.arg("other-ca.pem", Pki::new().ca_pem());
+    let (tls, plain) = (server.tls_url(), server.url());
+    // Without the CA, the system's roots do not know it; another CA (of the
+    // same name) did not sign the certificate; a nats:// URL is upgraded to
+    // TLS as the server requires, and the certificate checked the same.
+    let out = [
+        outsider(
+            "no-ca",
+            &["--nats", &tls],
+            &unreachable("no-ca", &tls, "invalid peer certificate: UnknownIssuer"),
+        ),
+        outsider(
+            "other-ca",
+            &["--nats", &tls, "--nats-ca", &other_ca],
+            &unreachable("other-ca", &tls, "invalid peer certificate: BadSignature"),
+        ),
+        outsider(
+            "plain",
+            &["--nats", &plain],
+            &unreachable("plain", &plain, "invalid peer certificate: UnknownIssuer"),
+        ),
+    ];
+    // The CA serves a nats:// URL too, upgraded to TLS as the server requires.
+    assert_linked(
+        &["--nats", &tls, "--nats-ca", &ca],
+        &["--nats", &plain, "--nats-ca", &ca],
+    );
+    assert_kept_out(&out);
 }

@@ -165,6 +165,12 @@ impl NatsServer {
         format!("nats://127.0.0.1:{}", self.port)
     }
 
+    /// The same with TLS, for a server configured with a `tls` block:
+    /// `tls://127.0.0.1:<port>`.
+    pub fn tls_url(&self) -> String {
+        format!("tls://127.0.0.1:{}", self.port)
+    }
+
     /// The client port, the same across [`Self::restart`].
     pub fn port(&self) -> u16 {
         self.port
