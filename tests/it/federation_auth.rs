@@ -1,6 +1,6 @@
 //! Federation's login to NATS (issue 12; docs/federation.md, "Trust"): for
-//! each way a daemon authenticates (a token file, an nkey seed) and for TLS
-//! with `--nats-ca`, a real nats-server
+//! each way a daemon authenticates (a token file, an nkey seed, a `.creds`
+//! file under an operator) and for TLS with `--nats-ca`, a real nats-server
 //! set up that way links the nodes that hold the right credentials, and they
 //! exchange a DM; a node with wrong or no credentials is kept out: its link
 //! does not come up (`peer.status` and `blemees-peerd status` say so), it
@@ -181,4 +181,14 @@ fn tls_with_the_nats_ca_links_nodes_and_a_server_it_does_not_sign_is_not_trusted
         &["--nats", &plain, "--nats-ca", &ca],
     );
     assert_kept_out(&out);
+}
+
+#[test]
+fn a_creds_file_logs_nodes_in_under_an_operator_and_a_foreign_one_does_not() {
+    let operator = Operator::new();
+    let server = NatsServer::with_config(&operator.server_config());
+    let (alpha, beta) = (operator.creds("alpha"), operator.creds("beta"));
+    // A user of an account the operator did not sign.
+    let foreign = foreign_creds("foreign");
+    assert_logins(&server.url(), "--nats-creds", &alpha, &beta, &foreign);
 }
