@@ -143,7 +143,7 @@ fn search_finds_old_and_new_rows_after_an_upgrade_from_schema_3() {
         assert!(old.contains(&ids(&one)[0]), "entry {i}");
     }
     let version: i64 = query_db(&d.state_dir().join("peerd.db"), "PRAGMA user_version");
-    assert_eq!(version, 5);
+    assert_eq!(version, 6);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -53,14 +53,25 @@ pub(crate) enum Op {
         msg_id: String,
         payload: Vec<u8>,
     },
-    /// [ext] Apply `then` unless a message with id `stored` is stored
-    /// already: a message from another node that its sender published twice
-    /// (its acknowledgement was lost) is stored and delivered once.
-    Unless { stored: String, then: Vec<Op> },
+    /// [ext] A message from another node, at `at` in the stream of the
+    /// consumer of `kind`: apply `then` (store and deliver it) unless the
+    /// consumer's stored place is at or past `at` (read again after a failed
+    /// batch or a restart) or a message with id `stored` is stored already
+    /// (its sender published it again when an acknowledgement was lost); then
+    /// note `at` as the consumer's place. Each is stored and delivered once,
+    /// even after a topic ring has dropped it. Dropped whole if it was read
+    /// before the consumers' last rewind (`generation`): it is read again,
+    /// and storing it now would move the place past what the failed batch
+    /// lost.
+    Arrived {
+        kind: Kind,
+        at: crate::federation::Position,
+        generation: u64,
+        stored: String,
+        then: Vec<Op>,
+    },
     /// [ext] Forget outbox rows JetStream has acknowledged.
     Forwarded(Vec<i64>),
-    /// [ext] The JetStream consumer of `kind` has stored up to `stream_seq`.
-    Offset { kind: Kind, stream_seq: u64 },
     /// Push one frame to one connection once everything before it is durable.
     Push { to: ConnId, out: Out },
     /// Push one frame to many connections (a broadcast, a fan-out): one shared

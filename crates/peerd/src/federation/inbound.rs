@@ -39,8 +39,50 @@ pub(crate) struct Remote {
     pub(crate) kind: Kind,
     /// `from` qualified with its node; no `seq` yet.
     pub(crate) message: Message,
-    /// The stream sequence it came with: stored as this consumer's offset.
+    /// Where it is in the stream: stored as this consumer's offset.
+    pub(crate) at: Position,
+    /// How many times the consumers had been rewound when it was read: the
+    /// store drops what was read before the last rewind (it is read again).
+    pub(crate) generation: u64,
+}
+
+/// A place in the stream of one consumer: the envelope with stream sequence
+/// `stream_seq`, whole (`through: None`) or up to its message `through`
+/// (counted from 0). Stored with each message, so that a consumer made
+/// again (after a restart, or a batch that failed) hands on neither less nor
+/// more than what is not stored: an envelope's messages are stored over
+/// several batches, and reading one again whole would store again those of
+/// its messages that are no longer there to be recognized (a topic ring
+/// shorter than the envelope has dropped them).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct Position {
     pub(crate) stream_seq: u64,
+    pub(crate) through: Option<u32>,
+}
+
+impl Position {
+    /// Whether the message at `other` is at or before this place.
+    pub(crate) fn covers(&self, other: &Position) -> bool {
+        match self.stream_seq.cmp(&other.stream_seq) {
+            std::cmp::Ordering::Greater => true,
+            std::cmp::Ordering::Less => false,
+            std::cmp::Ordering::Equal => match (self.through, other.through) {
+                (None, _) => true,
+                (Some(_), None) => false,
+                (Some(mine), Some(theirs)) => theirs <= mine,
+            },
+        }
+    }
+
+    /// The stream sequence to read from next (`None`: from the first): the
+    /// same envelope again if only part of it is stored.
+    fn resume_from(&self) -> Option<u64> {
+        match (self.stream_seq, self.through) {
+            (0, None) => None,
+            (seq, None) => Some(seq + 1),
+            (seq, Some(_)) => Some(seq),
+        }
+    }
 }
 
 /// Feeds the event loop the messages of `kind` for this node until it goes
@@ -58,19 +100,33 @@ pub(crate) async fn run(
         Kind::Dm => me.dms_for_me(),
         Kind::Topic => me.all_topics(),
     };
-    let mut last = match store::federation_offset(&db, kind) {
-        Ok(seq) => seq,
+    // Where the messages handed on so far end: what the store holds, at
+    // first and after a rewind.
+    let mut read = match store::federation_offset(&db, kind) {
+        Ok(at) => at,
         Err(e) => {
             tracing::error!("reading the federation offset: {e}; not receiving {filter}");
             return;
         }
     };
+    let mut generation = *rewind.borrow_and_update();
     'consumer: loop {
+        let rewound = *rewind.borrow_and_update();
+        if rewound != generation {
+            // A batch failed: read again from what was stored. What was
+            // handed on before now is dropped by the store, so that none of
+            // it moves the stored place past what the batch lost.
+            generation = rewound;
+            match store::federation_offset(&db, kind) {
+                Ok(at) => read = at,
+                Err(e) => tracing::error!("reading the federation offset: {e}"),
+            }
+        }
         // A consumer made from here on is made on the current connection.
         connections.borrow_and_update();
         let name = consumer_name(&me, kind);
         let made = tokio::select! {
-            made = consume(&stream, &name, &filter, last) => made,
+            made = consume(&stream, &name, &filter, read.resume_from()) => made,
             // The request to make it may have been lost with the connection.
             Ok(()) = connections.changed() => continue,
         };
@@ -90,17 +146,13 @@ pub(crate) async fn run(
                 // would notice only after its retries give up (some 15 s).
                 // Make a new one at once, resuming after the last stored.
                 Ok(()) = connections.changed() => {
-                    tracing::info!("NATS reconnected: reading {filter} again after {last}");
+                    tracing::info!(
+                        "NATS reconnected: reading {filter} again after {}",
+                        read.stream_seq
+                    );
                     continue 'consumer;
                 }
-                _ = rewind.changed() => {
-                    // A batch failed: read again from what was stored.
-                    match store::federation_offset(&db, kind) {
-                        Ok(seq) => last = seq,
-                        Err(e) => tracing::error!("reading the federation offset: {e}"),
-                    }
-                    continue 'consumer;
-                }
+                _ = rewind.changed() => continue 'consumer,
             };
             let Some(next) = next else { break };
             let m = match next {
@@ -112,25 +164,35 @@ pub(crate) async fn run(
             };
             let Ok(info) = m.info() else { continue };
             let stream_seq = info.stream_sequence;
-            for remote in check(&me, &m.subject, &m.payload, stream_seq) {
+            for remote in check(&me, &m.subject, &m.payload, (stream_seq, generation)) {
+                if read.covers(&remote.at) {
+                    // Stored already: the part of an envelope read again.
+                    continue;
+                }
                 if to_loop.send(Inbound::Remote(remote)).await.is_err() {
                     return;
                 }
             }
-            last = stream_seq;
+            read = Position {
+                stream_seq,
+                through: None,
+            };
         }
         tokio::time::sleep(RETRY_AFTER).await;
     }
 }
 
-/// An ordered consumer `name` of `filter`, from the message after stream
-/// sequence `last` (from the first if 0), and its messages.
-async fn consume(stream: &Stream, name: &str, filter: &str, last: u64) -> anyhow::Result<Ordered> {
-    let deliver_policy = match last {
-        0 => DeliverPolicy::All,
-        seq => DeliverPolicy::ByStartSequence {
-            start_sequence: seq + 1,
-        },
+/// An ordered consumer `name` of `filter`, from stream sequence `from` (from
+/// the first if `None`), and its messages.
+async fn consume(
+    stream: &Stream,
+    name: &str,
+    filter: &str,
+    from: Option<u64>,
+) -> anyhow::Result<Ordered> {
+    let deliver_policy = match from {
+        None => DeliverPolicy::All,
+        Some(start_sequence) => DeliverPolicy::ByStartSequence { start_sequence },
     };
     let consumer = stream
         .create_consumer(OrderedConfig {
@@ -163,12 +225,15 @@ fn consumer_name(me: &Subjects, kind: Kind) -> String {
 }
 
 /// The messages of the envelope on `subject`, if it is for this node and
-/// agrees with its subject. Each but the last carries the stream sequence
-/// before the envelope's: should a batch store only some of them, the
-/// consumer reads the whole envelope again. (Messages stored already, sent
-/// again after an acknowledgement was lost, are recognized by the store:
-/// `Op::Unless`.)
-fn check(me: &Subjects, subject: &str, payload: &[u8], stream_seq: u64) -> Vec<Remote> {
+/// agrees with its subject, each with its [`Position`]. (Messages stored
+/// already, sent again in another envelope after an acknowledgement was lost,
+/// are recognized by the store: `Op::Arrived`.)
+fn check(
+    me: &Subjects,
+    subject: &str,
+    payload: &[u8],
+    (stream_seq, generation): (u64, u64),
+) -> Vec<Remote> {
     let Some((kind, origin)) = me.origin_of(subject) else {
         return Vec::new();
     };
@@ -187,11 +252,45 @@ fn check(me: &Subjects, subject: &str, payload: &[u8], stream_seq: u64) -> Vec<R
         .map(|(i, message)| Remote {
             kind,
             message,
-            stream_seq: if i == last {
-                stream_seq
-            } else {
-                stream_seq - 1
+            at: Position {
+                stream_seq,
+                through: (i < last).then(|| u32::try_from(i).unwrap_or(u32::MAX)),
             },
+            generation,
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(stream_seq: u64, through: Option<u32>) -> Position {
+        Position {
+            stream_seq,
+            through,
+        }
+    }
+
+    #[test]
+    fn a_position_covers_what_is_at_or_before_it() {
+        let part = at(7, Some(2));
+        assert!(part.covers(&at(6, None)));
+        assert!(part.covers(&at(7, Some(0))));
+        assert!(part.covers(&at(7, Some(2))));
+        assert!(!part.covers(&at(7, Some(3))));
+        assert!(!part.covers(&at(7, None)), "the envelope's last message");
+        assert!(!part.covers(&at(8, Some(0))));
+        let whole = at(7, None);
+        assert!(whole.covers(&at(7, Some(9))) && whole.covers(&at(7, None)));
+        assert!(!whole.covers(&at(8, None)));
+        assert!(!Position::default().covers(&at(1, Some(0))));
+    }
+
+    #[test]
+    fn a_part_of_an_envelope_is_read_again_from_that_envelope() {
+        assert_eq!(Position::default().resume_from(), None);
+        assert_eq!(at(7, None).resume_from(), Some(8));
+        assert_eq!(at(7, Some(2)).resume_from(), Some(7));
+    }
 }

@@ -19,7 +19,7 @@ mod presence;
 pub(crate) mod wire;
 
 pub(crate) use handoff::{Handoff, Row};
-pub(crate) use inbound::Remote;
+pub(crate) use inbound::{Position, Remote};
 pub(crate) use link::LinkState;
 pub(crate) use presence::RemotePeers;
 

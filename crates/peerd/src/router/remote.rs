@@ -92,7 +92,8 @@ impl Router {
         let Remote {
             kind,
             mut message,
-            stream_seq,
+            at,
+            generation,
         } = r;
         let seq = self.next_seq;
         self.next_seq += 1;
@@ -124,6 +125,12 @@ impl Router {
         }];
         then.extend(deliveries);
         then.extend(wire);
-        vec![Op::Unless { stored, then }, Op::Offset { kind, stream_seq }]
+        vec![Op::Arrived {
+            kind,
+            at,
+            generation,
+            stored,
+            then,
+        }]
     }
 }

@@ -1,6 +1,7 @@
 //! The SQL of federation (SPEC §16): the outbox of messages for other nodes
 //! and where each consumer of JetStream resumes.
 
+use crate::federation::Position;
 use crate::op::Kind;
 use rusqlite::{params, Connection, OptionalExtension};
 
@@ -39,21 +40,60 @@ pub(crate) fn backlog(c: &Connection) -> rusqlite::Result<u64> {
         .query_row([], |r| r.get(0))
 }
 
-/// Notes that the consumer of `kind` has stored everything up to `stream_seq`.
-pub(crate) fn set_offset(c: &Connection, kind: Kind, stream_seq: u64) -> rusqlite::Result<()> {
+/// Notes that the consumer of `kind` has stored everything up to `at`; a
+/// place before the one noted (a message stored already, read again) leaves
+/// it as it is.
+pub(crate) fn set_offset(c: &Connection, kind: Kind, at: Position) -> rusqlite::Result<()> {
     c.prepare_cached(
-        "INSERT INTO fed_offsets (consumer, stream_seq) VALUES (?1, ?2)
-         ON CONFLICT(consumer) DO UPDATE SET stream_seq = max(stream_seq, excluded.stream_seq)",
+        "INSERT INTO fed_offsets (consumer, stream_seq, through) VALUES (?1, ?2, ?3)
+         ON CONFLICT(consumer) DO UPDATE SET stream_seq = excluded.stream_seq,
+                                             through = excluded.through
+         WHERE excluded.stream_seq > stream_seq
+            OR (excluded.stream_seq = stream_seq AND through IS NOT NULL
+                AND (excluded.through IS NULL OR excluded.through > through))",
     )?
-    .execute(params![consumer(kind), stream_seq as i64])?;
+    .execute(params![consumer(kind), at.stream_seq as i64, at.through])?;
     Ok(())
 }
 
-/// The last stream sequence the consumer of `kind` stored (0: none yet).
-pub(crate) fn offset(c: &Connection, kind: Kind) -> rusqlite::Result<u64> {
-    let seq: Option<i64> = c
-        .prepare_cached("SELECT stream_seq FROM fed_offsets WHERE consumer = ?1")?
-        .query_row([consumer(kind)], |r| r.get(0))
+/// Where the consumer of `kind` is (stream sequence 0: nothing stored yet).
+pub(crate) fn offset(c: &Connection, kind: Kind) -> rusqlite::Result<Position> {
+    let at: Option<(i64, Option<u32>)> = c
+        .prepare_cached("SELECT stream_seq, through FROM fed_offsets WHERE consumer = ?1")?
+        .query_row([consumer(kind)], |r| Ok((r.get(0)?, r.get(1)?)))
         .optional()?;
-    Ok(seq.map_or(0, |s| s as u64))
+    Ok(at.map_or(Position::default(), |(seq, through)| Position {
+        stream_seq: seq as u64,
+        through,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_offset_only_moves_forward() {
+        let dir = tempfile::tempdir().unwrap();
+        let c = crate::store::schema::open(&dir.path().join("t.db")).unwrap();
+        let at = |stream_seq, through| Position {
+            stream_seq,
+            through,
+        };
+        assert_eq!(offset(&c, Kind::Dm).unwrap(), Position::default());
+        let steps = [
+            (at(5, Some(1)), at(5, Some(1))),
+            (at(5, Some(3)), at(5, Some(3))),
+            (at(5, Some(2)), at(5, Some(3))),
+            (at(4, None), at(5, Some(3))),
+            (at(5, None), at(5, None)),
+            (at(5, Some(9)), at(5, None)),
+            (at(6, Some(0)), at(6, Some(0))),
+        ];
+        for (noted, then) in steps {
+            set_offset(&c, Kind::Dm, noted).unwrap();
+            assert_eq!(offset(&c, Kind::Dm).unwrap(), then, "after {noted:?}");
+        }
+        assert_eq!(offset(&c, Kind::Topic).unwrap(), Position::default());
+    }
 }

@@ -268,6 +268,7 @@ impl Store {
             limits: &self.limits,
             acks: &mut self.acks,
             last_seq: &mut self.last_seq,
+            rewound: self.federation.as_ref().map_or(0, |f| *f.rewind.borrow()),
         };
         let mut ops = batch.into_iter();
         while let Some(op) = ops.next() {
@@ -338,7 +339,10 @@ impl Store {
 
 /// The last JetStream stream sequence stored for the federation consumer of
 /// `kind` (0: none yet).
-pub(crate) fn federation_offset(c: &Connection, kind: Kind) -> rusqlite::Result<u64> {
+pub(crate) fn federation_offset(
+    c: &Connection,
+    kind: Kind,
+) -> rusqlite::Result<crate::federation::Position> {
     fed::offset(c, kind)
 }
 
@@ -399,7 +403,7 @@ impl Lasting {
                 Op::Requeue(seqs) => l.requeue.extend_from_slice(seqs),
                 Op::Release(conn) => l.closed.push(*conn),
                 Op::Forwarded(ids) => l.forwarded.extend_from_slice(ids),
-                Op::Offset { .. } => l.remote = true,
+                Op::Arrived { .. } => l.remote = true,
                 _ => {}
             }
         }
@@ -580,6 +584,8 @@ struct Apply<'a> {
     acks: &'a mut Acks,
     /// The newest message stored so far: what a read started now may see.
     last_seq: &'a mut i64,
+    /// How many times the federation's consumers have been rewound.
+    rewound: u64,
 }
 
 impl Apply<'_> {
@@ -604,15 +610,25 @@ impl Apply<'_> {
                     payload,
                 });
             }
-            Op::Unless { stored, then } => {
-                if db::seq_of(tx, &stored)?.is_none() {
+            Op::Arrived {
+                kind,
+                at,
+                generation,
+                stored,
+                then,
+            } => {
+                if generation < self.rewound {
+                    return Ok(());
+                }
+                let new = !fed::offset(tx, kind)?.covers(&at) && db::seq_of(tx, &stored)?.is_none();
+                if new {
                     for op in then {
                         self.apply(op)?;
                     }
                 }
+                fed::set_offset(tx, kind, at)?;
             }
             Op::Forwarded(ids) => fed::sent(tx, &ids)?,
-            Op::Offset { kind, stream_seq } => fed::set_offset(tx, kind, stream_seq)?,
             Op::Push { to, out } => {
                 self.hold_if_acked(to, &out)?;
                 self.outgoing.push(to, out);

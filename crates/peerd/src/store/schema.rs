@@ -87,6 +87,10 @@ const MIGRATIONS: &[&str] = &[
         consumer   TEXT PRIMARY KEY,
         stream_seq INTEGER NOT NULL
      ) WITHOUT ROWID;",
+    // 6: a consumer's place within an envelope (`federation::Position`):
+    // NULL, the whole envelope `stream_seq` is stored; else its messages up
+    // to this one.
+    "ALTER TABLE fed_offsets ADD COLUMN through INTEGER;",
 ];
 
 /// The schema version this build writes.
