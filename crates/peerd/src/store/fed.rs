@@ -40,20 +40,21 @@ pub(crate) fn backlog(c: &Connection) -> rusqlite::Result<u64> {
         .query_row([], |r| r.get(0))
 }
 
-/// Notes that the consumer of `kind` has stored everything up to `at`; a
-/// place before the one noted (a message stored already, read again) leaves
-/// it as it is.
-pub(crate) fn set_offset(c: &Connection, kind: Kind, at: Position) -> rusqlite::Result<()> {
+/// Moves the consumer of `kind` to `at`, if `at` is past where it is, and
+/// says whether it moved: a place at or before it is a message read again,
+/// stored already. The one rule of which place comes first is
+/// [`Position::covers`].
+pub(crate) fn advance(c: &Connection, kind: Kind, at: Position) -> rusqlite::Result<bool> {
+    if offset(c, kind)?.covers(&at) {
+        return Ok(false);
+    }
     c.prepare_cached(
         "INSERT INTO fed_offsets (consumer, stream_seq, through) VALUES (?1, ?2, ?3)
          ON CONFLICT(consumer) DO UPDATE SET stream_seq = excluded.stream_seq,
-                                             through = excluded.through
-         WHERE excluded.stream_seq > stream_seq
-            OR (excluded.stream_seq = stream_seq AND through IS NOT NULL
-                AND (excluded.through IS NULL OR excluded.through > through))",
+                                             through = excluded.through",
     )?
     .execute(params![consumer(kind), at.stream_seq as i64, at.through])?;
-    Ok(())
+    Ok(true)
 }
 
 /// Where the consumer of `kind` is (stream sequence 0: nothing stored yet).
@@ -91,7 +92,8 @@ mod tests {
             (at(6, Some(0)), at(6, Some(0))),
         ];
         for (noted, then) in steps {
-            set_offset(&c, Kind::Dm, noted).unwrap();
+            let moved = advance(&c, Kind::Dm, noted).unwrap();
+            assert_eq!(moved, then == noted, "{noted:?}");
             assert_eq!(offset(&c, Kind::Dm).unwrap(), then, "after {noted:?}");
         }
         assert_eq!(offset(&c, Kind::Topic).unwrap(), Position::default());

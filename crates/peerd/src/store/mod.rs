@@ -53,8 +53,8 @@ pub(crate) struct Store {
     old_unindexed: bool,
     /// The newest message indexed for search (see [`fts`]).
     indexed_upto: i64,
-    /// With federation: the outbox's wake-up, the consumers' rewind, and
-    /// the link for the status.
+    /// With federation: the hand-off of outbox rows to the publisher, the
+    /// consumers' rewind, and the link for the status.
     federation: Option<Federation>,
     /// DMs to put back in their queues whose transaction failed; the next
     /// batch does it.
@@ -620,13 +620,12 @@ impl Apply<'_> {
                 if generation < self.rewound {
                     return Ok(());
                 }
-                let new = !fed::offset(tx, kind)?.covers(&at) && db::seq_of(tx, &stored)?.is_none();
-                if new {
+                // Not past the consumer's place: read again, stored already.
+                if fed::advance(tx, kind, at)? && db::seq_of(tx, &stored)?.is_none() {
                     for op in then {
                         self.apply(op)?;
                     }
                 }
-                fed::set_offset(tx, kind, at)?;
             }
             Op::Forwarded(ids) => fed::sent(tx, &ids)?,
             Op::Push { to, out } => {
