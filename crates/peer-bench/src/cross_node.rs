@@ -124,7 +124,9 @@ async fn cross_round_trip(
         fed.cpu()
     })
     .await?;
-    let server = server.into_inner();
-    let used = server.last().copied().unwrap_or_default() - server[0];
-    Ok((latency, used / u32::try_from(iterations)?))
+    // `timed` reads the CPU once before the measured runs, once after.
+    let [before, after] = server.into_inner()[..] else {
+        anyhow::bail!("the CPU was not read before and after the round trips");
+    };
+    Ok((latency, (after - before) / u32::try_from(iterations)?))
 }
